@@ -1,0 +1,211 @@
+"""Typed configuration: one dataclass tree, loaded strictly from YAML, overridable from the CLI.
+
+Unknown keys are errors that name the key and the nearest valid one; values are checked against
+the field's type. Overrides use ``section.key=value`` with the value parsed as YAML
+(``train.iterations=200``, ``loss.terms=[{name: triplet, weight: 1.0}]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reid.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    name: str = "synthetic"
+    root: str = "data/synthetic"
+    split_id: int = 0
+    height: int = 256
+    width: int = 128
+    seq_len: int = 4  # frames per training clip
+    sampling: str = "restricted"  # restricted | random | evenly | consecutive
+    test_seq_len: int = 8  # frames per test clip; a tracklet's embedding averages its clips
+    test_max_frames: int = 64  # at most this many frames per test tracklet, evenly spaced
+    num_identities: int = 8  # P: identities per batch
+    num_instances: int = 4  # K: tracklets per identity
+    workers: int = 2
+    packed: bool = False
+    cache: bool = True
+    flip: bool = True
+    pad_crop: int = 10  # pixels of padding for the random crop; 0 disables it
+    random_erasing: float = 0.0  # probability per clip
+
+
+@dataclass
+class SyntheticConfig:
+    """How the synthetic MARS-layout data is generated when data.name is ``synthetic``."""
+
+    preset: str = "demo"
+    seed: int = 0
+    wrong_label_fraction: float = 0.0
+    outlier_fraction: float = 0.0
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "resnet50"
+    init: str = "imagenet"  # imagenet | random | path to a torchvision-compatible state dict
+    allow_random_init: bool = False  # fall back to random init when ImageNet weights cannot be had
+    pooling: str = "avg"  # avg | attention
+    embed_dim: int = 0  # 0: use the backbone's feature dimension, else a linear projection
+    classifier_bias: bool = False
+
+
+@dataclass
+class TrainConfig:
+    iterations: int = 2000
+    optimizer: str = "adam"  # adam | sgd
+    lr: float = 3.5e-4
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    warmup_iters: int = 0
+    lr_steps: list[int] = field(default_factory=list)
+    lr_gamma: float = 0.1
+    loss_level: str = "clip"  # clip | frame (METHOD.md 1.4)
+    amp: bool = False
+    channels_last: bool = False
+    log_every: int = 20
+    eval_every: int = 0  # 0: evaluate only at the end
+    checkpoint_every: int = 500
+    resume: str = ""  # path to a checkpoint, or "auto" for output_dir/checkpoint.pt
+
+
+@dataclass
+class LossConfig:
+    terms: list[dict] = field(
+        default_factory=lambda: [
+            {"name": "osm_caa", "weight": 1.0},
+            {"name": "cross_entropy", "weight": 1.0},
+        ]
+    )
+
+
+@dataclass
+class EvalConfig:
+    metric: str = "cosine"  # cosine | euclidean | sqeuclidean
+    protocol: str = "standard"  # standard | mars-official
+    rerank: bool = True
+    k1: int = 20
+    k2: int = 6
+    lambda_value: float = 0.3
+    max_rank: int = 50
+    batch_size: int = 32  # clips per forward pass during feature extraction
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    output_dir: str = "outputs/run"
+    data: DataConfig = field(default_factory=DataConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def _check_type(value: Any, annotation: Any, key: str) -> Any:
+    """Return ``value`` converted to ``annotation`` (int -> float is allowed) or raise ConfigError."""
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"config key {key!r}: expected a list, got {value!r}")
+        (item_type,) = typing.get_args(annotation) or (Any,)
+        return [_check_type(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
+    if annotation is Any or origin in (typing.Union, types.UnionType):
+        return value
+    if annotation is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r}: expected a mapping, got {value!r}")
+        return value
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is bool and not isinstance(value, bool):
+        raise ConfigError(f"config key {key!r}: expected true or false, got {value!r}")
+    if annotation is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"config key {key!r}: expected an integer, got {value!r}")
+    if annotation in (float, str) and not isinstance(value, annotation):
+        raise ConfigError(f"config key {key!r}: expected {annotation.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section {prefix.rstrip('.') or '<top>'!r}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            near = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean '{prefix}{near[0]}'?" if near else f"; valid keys: {', '.join(names)}"
+            raise ConfigError(f"unknown config key '{prefix}{key}'{hint}")
+        annotation = hints[key]
+        if dataclasses.is_dataclass(annotation):
+            kwargs[key] = _build(annotation, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _check_type(value, annotation, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict) -> Config:
+    """Build a Config from a nested dict, strictly."""
+    return _build(Config, data or {}, "")
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b=value`` overrides (value parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. train.iterations=100")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config file (or the defaults when ``path`` is None) and apply overrides."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    apply_overrides(data, overrides or [])
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{where}{exc}") from None
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def check_choice(value: str, choices: typing.Iterable[str], key: str) -> str:
+    """Raise ConfigError unless ``value`` is one of ``choices``."""
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(f"config key {key!r}: {value!r} is not one of {', '.join(choices)}")
+    return value

@@ -1,0 +1,50 @@
+"""Datasets, temporal sampling, batch samplers and transforms.
+
+``load_dataset(name, root, split_id=0)`` is the public entry point; the names it accepts are the
+keys of ``DATASETS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from reid.data.tracklet import Tracklet, VideoReIDDataset
+from reid.errors import DatasetError
+
+# name -> (module, loader function). Each loader is ``fn(root, split_id=0, **options)`` and returns
+# a VideoReIDDataset. Modules are imported on first use so that loading MARS does not import the
+# parsers of every other dataset.
+DATASETS: dict[str, tuple[str, str]] = {
+    "mars": ("reid.data.datasets.mars", "load_mars"),
+    "synthetic": ("reid.data.datasets.mars", "load_synthetic"),
+    "ilidsvid": ("reid.data.datasets.ilidsvid", "load_ilidsvid"),
+    "prid2011": ("reid.data.datasets.prid2011", "load_prid2011"),
+    "dukev": ("reid.data.datasets.dukev", "load_dukev"),
+    "folder": ("reid.data.datasets.folder", "load_folder"),
+}
+
+
+def load_dataset(name: str, root: str | os.PathLike, split_id: int = 0, **options: Any) -> VideoReIDDataset:
+    """Load a dataset from its official on-disk layout.
+
+    Args:
+        name: one of ``DATASETS`` (``mars``, ``synthetic``, ``ilidsvid``, ``prid2011``, ``dukev``,
+            ``folder``).
+        root: the dataset folder itself, or the folder that holds it.
+        split_id: which of the dataset's standard splits (iLIDS-VID, PRID-2011: 0..9).
+        **options: parser-specific options (e.g. ``packed=True``, ``cache=False``).
+
+    Returns:
+        A VideoReIDDataset with ``train``, ``query`` and ``gallery`` tracklet lists.
+    """
+    key = name.lower()
+    if key not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
+    module_name, fn_name = DATASETS[key]
+    loader = getattr(importlib.import_module(module_name), fn_name)
+    return loader(root, split_id=split_id, **options)
+
+
+__all__ = ["DATASETS", "Tracklet", "VideoReIDDataset", "load_dataset"]

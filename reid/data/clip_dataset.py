@@ -1,0 +1,63 @@
+"""torch Datasets that turn tracklets into clips for training and for feature extraction."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from reid.data.frame_io import read_frames
+from reid.data.frame_sampling import cover_clips, sample_frames
+from reid.data.tracklet import Tracklet
+from reid.data.transforms import ClipTransform
+
+
+class TrainClips(Dataset):
+    """Item ``i``: a randomly sampled clip of tracklet ``i``.
+
+    Returns ``(clip (T, 3, H, W) float, pid, camid, index)``. Randomness comes from a generator
+    seeded by (seed, index, draw counter) so that runs are reproducible with any worker count.
+    """
+
+    def __init__(self, tracklets: list[Tracklet], *, seq_len: int, sampling: str,
+                 transform: ClipTransform, seed: int = 0) -> None:
+        self.tracklets = tracklets
+        self.seq_len = seq_len
+        self.sampling = sampling
+        self.transform = transform
+        self.seed = seed
+        self._draws = np.zeros(len(tracklets), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.tracklets)
+
+    def __getitem__(self, index: int):
+        self._draws[index] += 1
+        rng = np.random.default_rng([self.seed, index, int(self._draws[index]), torch.initial_seed() % 2**31])
+        t = self.tracklets[index]
+        indices = sample_frames(self.sampling, len(t), self.seq_len, rng)
+        clip = self.transform(read_frames(t, indices), rng)
+        return clip, t.pid, t.camid, index
+
+
+class EvalClips(Dataset):
+    """Every clip of every tracklet (``test_clips`` coverage), flattened.
+
+    Item ``i`` is ``(clip (T, 3, H, W), tracklet_index)``; feature extraction averages the clip
+    embeddings that share a tracklet index.
+    """
+
+    def __init__(self, tracklets: list[Tracklet], *, seq_len: int, max_frames: int,
+                 transform: ClipTransform) -> None:
+        self.tracklets = tracklets
+        self.transform = transform
+        self.items: list[tuple[int, list[int]]] = [
+            (ti, clip) for ti, t in enumerate(tracklets) for clip in cover_clips(len(t), seq_len, max_frames)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        ti, frames = self.items[index]
+        return self.transform(read_frames(self.tracklets[ti], frames)), ti

@@ -1,0 +1,52 @@
+"""Feature extraction: one embedding per tracklet, the mean over its test clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from reid.data.clip_dataset import EvalClips
+from reid.data.tracklet import Tracklet
+from reid.data.transforms import ClipTransform
+from reid.models.reid_net import ReIDNet
+
+
+@torch.no_grad()
+def extract_features(
+    model: ReIDNet,
+    tracklets: list[Tracklet],
+    *,
+    height: int,
+    width: int,
+    seq_len: int,
+    max_frames: int,
+    batch_size: int = 32,
+    workers: int = 0,
+    device: torch.device | str = "cpu",
+    amp: bool = False,
+    progress: bool = False,
+) -> np.ndarray:
+    """Embed every tracklet.
+
+    Returns:
+        (N, D) float32 array: per tracklet, the mean of its clip embeddings (raw, not normalised;
+        the cosine distance normalises).
+    """
+    device = torch.device(device)
+    dataset = EvalClips(tracklets, seq_len=seq_len, max_frames=max_frames,
+                        transform=ClipTransform(height, width, train=False))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(len(tracklets), model.dim, dtype=torch.float64)
+    counts = torch.zeros(len(tracklets), dtype=torch.float64)
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    for clips, owner in tqdm(loader, desc="extract", disable=not progress, leave=False):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+            emb = model(clips.to(device, non_blocking=True)).embedding
+        sums.index_add_(0, owner, emb.float().cpu().double())
+        counts.index_add_(0, owner, torch.ones(len(owner), dtype=torch.float64))
+    model.train(was_training)
+    return (sums / counts.clamp(min=1).unsqueeze(1)).float().numpy()

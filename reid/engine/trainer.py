@@ -1,0 +1,146 @@
+"""The training loop: one step reads like the algorithm; checkpoints and logging sit around it."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from reid.config import TrainConfig, check_choice
+from reid.engine.checkpoint import load_checkpoint, save_checkpoint
+from reid.models.reid_net import ReIDNet
+
+logger = logging.getLogger(__name__)
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    check_choice(cfg.optimizer, ("adam", "sgd"), "train.optimizer")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(iteration: int, cfg: TrainConfig) -> float:
+    """Linear warmup over ``warmup_iters``, then ``lr_gamma`` at each of ``lr_steps``."""
+    warm = min(1.0, (iteration + 1) / cfg.warmup_iters) if cfg.warmup_iters > 0 else 1.0
+    return warm * cfg.lr_gamma ** sum(iteration >= s for s in cfg.lr_steps)
+
+
+@dataclass
+class TrainState:
+    iteration: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    """Runs ``cfg.iterations`` steps of identity-balanced batches through model and loss.
+
+    Args:
+        model: the ReIDNet (its classifier weight are the class centres).
+        criterion: a combined loss, ``criterion(emb, labels, centres, bias) -> (total, parts)``.
+        batches: an iterator of ``(clips (B,T,3,H,W), pids, camids, indices)``.
+        cfg: the train section of the config.
+        output_dir: where ``checkpoint.pt`` and ``train_log.csv`` go.
+        device: torch device.
+    """
+
+    def __init__(self, model: ReIDNet, criterion: nn.Module, cfg: TrainConfig, output_dir: str | Path,
+                 device: torch.device, extra_state: dict | None = None) -> None:
+        check_choice(cfg.loss_level, ("clip", "frame"), "train.loss_level")
+        self.model, self.criterion, self.cfg, self.device = model, criterion, cfg, device
+        self.output_dir = Path(output_dir)
+        self.optimizer = build_optimizer(model, cfg)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: lr_factor(it, cfg))
+        self.amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp and device.type == "cuda")
+        self.state = TrainState()
+        self.extra_state = extra_state or {}
+        if cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+            self.model._channels_last = True
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.output_dir / "checkpoint.pt"
+
+    def run_step(self, clips: torch.Tensor, pids: torch.Tensor) -> dict[str, float]:
+        """One optimisation step on a batch of clips (B, T, 3, H, W) with labels (B,)."""
+        clips, pids = clips.to(self.device, non_blocking=True), pids.to(self.device)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.cfg.amp):
+            out = self.model(clips)
+        if self.cfg.loss_level == "frame":  # every frame is a sample (the paper's MARS setup)
+            emb = out.frame_embeddings.flatten(0, 1)
+            labels = pids.repeat_interleave(out.frame_embeddings.shape[1])
+        else:
+            emb, labels = out.embedding, pids
+        total, parts = self.criterion(emb.float(), labels, self.model.centres.float(),
+                                      None if self.model.centre_bias is None else self.model.centre_bias.float())
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"loss is {total.item()} at iteration {self.state.iteration}: {parts}")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return {"loss": float(total.detach()), **{k: float(v) for k, v in parts.items()}}
+
+    def save(self) -> None:
+        save_checkpoint(self.checkpoint_path, {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "iteration": self.state.iteration,
+            "history": self.state.history,
+            "torch_rng": torch.get_rng_state(),
+            **self.extra_state,
+        })
+
+    def resume(self, path: str | Path) -> None:
+        state = load_checkpoint(path, required=("model", "optimizer", "scheduler", "iteration"))
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        self.state = TrainState(iteration=int(state["iteration"]), history=list(state.get("history", [])))
+        logger.info("resumed from %s at iteration %d", path, self.state.iteration)
+
+    def train(self, batches, on_eval: Callable[[int], dict] | None = None) -> TrainState:
+        """Consume ``batches`` until ``cfg.iterations``; checkpoint and evaluate on schedule."""
+        cfg = self.cfg
+        self.model.train()
+        start, window = time.perf_counter(), []
+        for clips, pids, _camids, _indices in batches:
+            if self.state.iteration >= cfg.iterations:
+                break
+            parts = self.run_step(clips, pids)
+            self.state.iteration += 1
+            it = self.state.iteration
+            window.append(parts)
+            if it % cfg.log_every == 0 or it == cfg.iterations:
+                mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                rate = it / max(time.perf_counter() - start, 1e-9)
+                record = {"iteration": it, "lr": self.optimizer.param_groups[0]["lr"], **mean}
+                self.state.history.append(record)
+                logger.info("it %d/%d  %s  lr %.2e  (%.2f it/s)", it, cfg.iterations,
+                            "  ".join(f"{k} {v:.4f}" for k, v in mean.items()), record["lr"], rate)
+                window = []
+            if on_eval is not None and cfg.eval_every and it % cfg.eval_every == 0 and it < cfg.iterations:
+                self.state.history.append({"iteration": it, **on_eval(it)})
+                self.model.train()
+            if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
+                self.save()
+        self.save()
+        if self.state.iteration < cfg.iterations and not math.isinf(cfg.iterations):
+            logger.warning("batches ran out at iteration %d of %d", self.state.iteration, cfg.iterations)
+        return self.state

@@ -1,0 +1,90 @@
+"""Build each part of a run from its config section."""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from reid.config import Config
+from reid.data import VideoReIDDataset, load_dataset
+from reid.data.clip_dataset import TrainClips
+from reid.data.identity_sampler import IdentityBatchSampler
+from reid.data.transforms import ClipTransform
+from reid.engine.checkpoint import load_checkpoint
+from reid.models import ReIDNet, build_model
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} was asked for but CUDA is not available; use device=cpu")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def ensure_synthetic(cfg: Config) -> None:
+    """Generate the synthetic MARS-layout data under ``data.root`` unless it is already there."""
+    from reid.data.synthetic import generate, preset_params
+
+    root = Path(cfg.data.root)
+    if (root / "mars" / "synthetic_meta.json").is_file():
+        return
+    params = preset_params(cfg.synthetic.preset)
+    params.update(seed=cfg.synthetic.seed, wrong_label_fraction=cfg.synthetic.wrong_label_fraction,
+                  outlier_fraction=cfg.synthetic.outlier_fraction)
+    logger.info("generating synthetic MARS-layout data in %s (preset %s)", root, cfg.synthetic.preset)
+    generate(root, **params)
+
+
+def load_data(cfg: Config) -> VideoReIDDataset:
+    if cfg.data.name == "synthetic":
+        ensure_synthetic(cfg)
+    dataset = load_dataset(cfg.data.name, cfg.data.root, split_id=cfg.data.split_id,
+                           **({"packed": True} if cfg.data.packed else {}),
+                           **({} if cfg.data.cache else {"cache": False}))
+    dataset.log_summary()
+    return dataset
+
+
+def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int = 0) -> DataLoader:
+    d = cfg.data
+    transform = ClipTransform(d.height, d.width, train=True, flip=d.flip, pad_crop=d.pad_crop,
+                              random_erasing=d.random_erasing)
+    clips = TrainClips(dataset.train, seq_len=d.seq_len, sampling=d.sampling, transform=transform, seed=cfg.seed)
+    sampler = IdentityBatchSampler([t.pid for t in dataset.train], num_identities=d.num_identities,
+                                   num_instances=d.num_instances, seed=cfg.seed, num_batches=cfg.train.iterations)
+    sampler.start_batch = start_batch
+    return DataLoader(clips, batch_sampler=sampler, num_workers=d.workers,
+                      persistent_workers=False, pin_memory=torch.cuda.is_available())
+
+
+def build_model_for(cfg: Config, num_classes: int) -> tuple[ReIDNet, str]:
+    m = cfg.model
+    return build_model(backbone=m.backbone, init=m.init, allow_random_init=m.allow_random_init,
+                       pooling=m.pooling, embed_dim=m.embed_dim, num_classes=num_classes,
+                       classifier_bias=m.classifier_bias)
+
+
+def load_trained_model(cfg: Config, checkpoint: str | Path) -> ReIDNet:
+    """Rebuild the model of ``cfg`` (random init, nothing downloaded) and load a checkpoint into it."""
+    state = load_checkpoint(checkpoint)
+    num_classes = state["model"]["classifier.weight"].shape[0]
+    m = cfg.model
+    model, _ = build_model(backbone=m.backbone, init="random", allow_random_init=True, pooling=m.pooling,
+                           embed_dim=m.embed_dim, num_classes=num_classes, classifier_bias=m.classifier_bias)
+    model.load_state_dict(state["model"])
+    return model

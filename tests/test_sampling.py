@@ -1,0 +1,96 @@
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from reid.data.frame_sampling import SAMPLERS, cover_clips, sample_frames
+from reid.data.identity_sampler import IdentityBatchSampler
+from reid.data.transforms import ClipTransform
+from reid.errors import ConfigError
+
+
+@pytest.mark.parametrize("method", sorted(SAMPLERS))
+@pytest.mark.parametrize("length", [1, 3, 4, 7, 50])
+def test_samplers_return_sorted_valid_indices(method, length):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        idx = sample_frames(method, length, 4, rng)
+        assert len(idx) == 4
+        assert idx == sorted(idx)
+        assert all(0 <= i < length for i in idx)
+
+
+def test_restricted_takes_one_frame_per_chunk():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        idx = sample_frames("restricted", 40, 4, rng)
+        assert [i // 10 for i in idx] == [0, 1, 2, 3]
+    # every frame can be drawn
+    seen = Counter(i for _ in range(2000) for i in sample_frames("restricted", 40, 4, rng))
+    assert set(seen) == set(range(40))
+
+
+def test_random_frames_distinct_when_possible():
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        assert len(set(sample_frames("random", 10, 4, rng))) == 4
+
+
+def test_unknown_sampler():
+    with pytest.raises(ConfigError, match="data.sampling"):
+        sample_frames("nope", 10, 4, np.random.default_rng(0))
+
+
+def test_cover_clips_and_pad():
+    clips = cover_clips(10, 4, 64)
+    assert clips == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 9, 9]]
+    clips = cover_clips(100, 8, 16)
+    flat = [i for c in clips for i in c]
+    assert len(clips) == 2 and len(set(flat)) == 16 and flat[0] == 0 and flat[-1] == 99
+
+
+def test_identity_sampler_pk_structure():
+    pids = [0] * 5 + [1] * 1 + [2] * 3 + [3] * 4 + [4] * 2 + [5] * 6
+    sampler = IdentityBatchSampler(pids, num_identities=3, num_instances=4, seed=0, num_batches=10)
+    batches = list(sampler)
+    assert len(batches) == 10
+    for batch in batches:
+        assert len(batch) == 12
+        ids = [pids[i] for i in batch]
+        counts = Counter(ids)
+        assert len(counts) == 3 and set(counts.values()) == {4}
+    # within an epoch (2 batches of 3 ids) every identity appears exactly once
+    epoch_ids = Counter(pids[i] for b in batches[:2] for i in b[::4])
+    assert set(epoch_ids.values()) == {1} and len(epoch_ids) == 6
+
+
+def test_identity_sampler_deterministic_and_resumable():
+    pids = [i // 3 for i in range(60)]
+    full = list(IdentityBatchSampler(pids, num_identities=4, num_instances=2, seed=7, num_batches=12))
+    again = list(IdentityBatchSampler(pids, num_identities=4, num_instances=2, seed=7, num_batches=12))
+    assert full == again
+    resumed = IdentityBatchSampler(pids, num_identities=4, num_instances=2, seed=7, num_batches=12)
+    resumed.start_batch = 5
+    assert list(resumed) == full[5:]
+
+
+def test_identity_sampler_too_few_ids():
+    with pytest.raises(ValueError, match="num_identities"):
+        IdentityBatchSampler([0, 0, 1], num_identities=3, num_instances=2)
+
+
+def test_clip_transform_same_augmentation_on_every_frame():
+    frame = np.random.default_rng(0).integers(0, 255, size=(32, 16, 3), dtype=np.uint8)
+    t = ClipTransform(32, 16, train=True, flip=True, pad_crop=4, random_erasing=1.0)
+    for seed in range(10):
+        clip = t([frame, frame.copy(), frame.copy()], np.random.default_rng(seed))
+        assert clip.shape == (3, 3, 32, 16) and clip.dtype == torch.float32
+        assert torch.equal(clip[0], clip[1]) and torch.equal(clip[0], clip[2])
+
+
+def test_clip_transform_eval_is_deterministic_and_normalised():
+    frame = np.full((64, 32, 3), 255, dtype=np.uint8)
+    clip = ClipTransform(32, 16)([frame])
+    expected = (1.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(clip[0, :, 0, 0].numpy(), expected, rtol=1e-5)

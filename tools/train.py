@@ -1,0 +1,27 @@
+#!/usr/bin/env python
+"""Train a re-ID model: ``python tools/train.py --config configs/mars_osm_caa.yaml data.root=/data``."""
+
+import sys
+
+from reid.pipeline.cli import base_parser, parse, run_main
+from reid.pipeline.evaluation import evaluate_model
+from reid.pipeline.builders import load_data, resolve_device
+from reid.pipeline.training import run_training
+from reid.eval.report import write_report
+
+
+def main(argv=None):
+    parser = base_parser(__doc__)
+    parser.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
+    args, cfg = parse(parser, argv)
+    dataset = load_data(cfg)
+    model, state = run_training(cfg, dataset)
+    if not args.no_eval:
+        results = evaluate_model(cfg, model, dataset.query, dataset.gallery, resolve_device(cfg.device))
+        report = write_report(cfg.output_dir, title=f"Training run on {cfg.data.name}", results=results,
+                              notes=[f"{state.iteration} iterations"], history=state.history)
+        print(f"report: {report}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
