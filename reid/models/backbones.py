@@ -95,7 +95,10 @@ def build_backbone(name: str, *, init: str = "imagenet", allow_random_init: bool
     elif init != "random":
         state, used = _file_state(Path(init)), f"file {init}"
     if state is not None:
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # shape mismatches are raised even when strict=False
+            raise WeightsUnavailableError(f"model.init ({used}) does not match backbone {name}: {exc}") from exc
         real_missing = [k for k in missing if not k.startswith(("fc.", "aux"))]
         if real_missing or unexpected:
             raise WeightsUnavailableError(
