@@ -45,10 +45,12 @@ class DataConfig:
 class SyntheticConfig:
     """How the synthetic MARS-layout data is generated when data.name is ``synthetic``."""
 
-    preset: str = "demo"
+    preset: str = "demo"  # demo | tiny (reid/data/synthetic.py PRESETS)
     seed: int = 0
-    wrong_label_fraction: float = 0.0
-    outlier_fraction: float = 0.0
+    wrong_labels: float = 0.0  # fraction of training tracklets filed under another identity
+    occlusion: float = 0.0  # fractions of identity frames with each injected outlier
+    blur: float = 0.0
+    truncation: float = 0.0
 
 
 @dataclass

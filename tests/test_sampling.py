@@ -53,7 +53,7 @@ def test_cover_clips_and_pad():
 def test_identity_sampler_pk_structure():
     pids = [0] * 5 + [1] * 1 + [2] * 3 + [3] * 4 + [4] * 2 + [5] * 6
     sampler = IdentityBatchSampler(pids, num_identities=3, num_instances=4, seed=0, num_batches=10)
-    batches = list(sampler)
+    batches = [[i for i, _ in b] for b in sampler]
     assert len(batches) == 10
     for batch in batches:
         assert len(batch) == 12
@@ -73,6 +73,8 @@ def test_identity_sampler_deterministic_and_resumable():
     resumed = IdentityBatchSampler(pids, num_identities=4, num_instances=2, seed=7, num_batches=12)
     resumed.start_batch = 5
     assert list(resumed) == full[5:]
+    draws = [d for b in full for _, d in b]
+    assert draws == list(range(12 * 8))
 
 
 def test_identity_sampler_too_few_ids():

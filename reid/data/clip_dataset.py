@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from reid.data.frame_io import read_frames
@@ -13,10 +12,11 @@ from reid.data.transforms import ClipTransform
 
 
 class TrainClips(Dataset):
-    """Item ``i``: a randomly sampled clip of tracklet ``i``.
+    """Item ``(i, draw)``: a randomly sampled clip of tracklet ``i``.
 
-    Returns ``(clip (T, 3, H, W) float, pid, camid, index)``. Randomness comes from a generator
-    seeded by (seed, index, draw counter) so that runs are reproducible with any worker count.
+    Returns ``(clip (T, 3, H, W) float, pid, camid, index)``. Frame choice and augmentation come
+    from a generator seeded by (seed, index, draw), the draw number given by the batch sampler, so
+    runs are reproducible with any worker count and across resumes.
     """
 
     def __init__(self, tracklets: list[Tracklet], *, seq_len: int, sampling: str,
@@ -26,14 +26,13 @@ class TrainClips(Dataset):
         self.sampling = sampling
         self.transform = transform
         self.seed = seed
-        self._draws = np.zeros(len(tracklets), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.tracklets)
 
-    def __getitem__(self, index: int):
-        self._draws[index] += 1
-        rng = np.random.default_rng([self.seed, index, int(self._draws[index]), torch.initial_seed() % 2**31])
+    def __getitem__(self, item: tuple[int, int] | int):
+        index, draw = item if isinstance(item, tuple) else (item, 0)
+        rng = np.random.default_rng([self.seed, index, draw])
         t = self.tracklets[index]
         indices = sample_frames(self.sampling, len(t), self.seq_len, rng)
         clip = self.transform(read_frames(t, indices), rng)

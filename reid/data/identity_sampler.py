@@ -9,8 +9,12 @@ import numpy as np
 from torch.utils.data import Sampler
 
 
-class IdentityBatchSampler(Sampler[list[int]]):
-    """Yields batches of tracklet indices: ``num_identities`` ids, ``num_instances`` tracklets each.
+class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Yields batches of ``(tracklet index, draw number)``: ``num_identities`` ids x ``num_instances``.
+
+    The draw number is the sample's global position in the stream (batch * batch size + slot);
+    datasets seed their per-sample randomness with it, so a run is reproducible with any number of
+    workers and a resumed run continues exactly where it stopped.
 
     Identities with fewer than ``num_instances`` tracklets are sampled with replacement. An epoch
     visits every identity once (the last incomplete batch is dropped); the sampler is infinite
@@ -55,8 +59,7 @@ class IdentityBatchSampler(Sampler[list[int]]):
             batches.append(batch)
         return batches
 
-    def __iter__(self) -> Iterator[list[int]]:
-        produced, epoch = 0, 0
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         per_epoch = len(self.pids) // self.num_identities
         epoch, skip = divmod(self.start_batch, per_epoch)
         produced = self.start_batch
@@ -64,8 +67,9 @@ class IdentityBatchSampler(Sampler[list[int]]):
             for batch in self._epoch(epoch)[skip:]:
                 if self.num_batches is not None and produced >= self.num_batches:
                     return
+                base = produced * len(batch)
                 produced += 1
-                yield batch
+                yield [(index, base + slot) for slot, index in enumerate(batch)]
             skip = 0
             epoch += 1
 

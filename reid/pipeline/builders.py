@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import os
 import random
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from reid.config import Config
 from reid.data import VideoReIDDataset, load_dataset
+from reid.errors import ConfigError
 from reid.data.clip_dataset import TrainClips
 from reid.data.identity_sampler import IdentityBatchSampler
 from reid.data.transforms import ClipTransform
@@ -37,17 +42,36 @@ def seed_everything(seed: int) -> None:
 
 
 def ensure_synthetic(cfg: Config) -> None:
-    """Generate the synthetic MARS-layout data under ``data.root`` unless it is already there."""
-    from reid.data.synthetic import generate, preset_params
+    """Generate the synthetic MARS-layout data under ``data.root`` unless it is already there.
 
+    Generation writes into a temporary folder that is renamed into place at the end, so an
+    interrupted run never leaves a half-written dataset. Existing data made with other
+    parameters is an error rather than a silent mismatch.
+    """
+    from reid.data.synthetic import generate, preset
+
+    s = cfg.synthetic
+    params = preset(s.preset, seed=s.seed, wrong_labels=s.wrong_labels, occlusion=s.occlusion,
+                    blur=s.blur, truncation=s.truncation)
     root = Path(cfg.data.root)
-    if (root / "mars" / "synthetic_meta.json").is_file():
+    meta_path = root / "mars" / "synthetic_meta.json"
+    if meta_path.is_file():
+        written = json.loads(meta_path.read_text()).get("params", {})
+        wanted = json.loads(json.dumps(dataclasses.asdict(params)))
+        diff = sorted(k for k in wanted if written.get(k) != wanted[k])
+        if diff:
+            raise ConfigError(
+                f"{meta_path} was generated with other parameters ({', '.join(diff)} differ); "
+                f"delete {root / 'mars'} or point data.root elsewhere"
+            )
         return
-    params = preset_params(cfg.synthetic.preset)
-    params.update(seed=cfg.synthetic.seed, wrong_label_fraction=cfg.synthetic.wrong_label_fraction,
-                  outlier_fraction=cfg.synthetic.outlier_fraction)
-    logger.info("generating synthetic MARS-layout data in %s (preset %s)", root, cfg.synthetic.preset)
-    generate(root, **params)
+    if (root / "mars").exists():
+        raise ConfigError(f"{root / 'mars'} exists but has no synthetic_meta.json; delete it or use another data.root")
+    root.mkdir(parents=True, exist_ok=True)
+    logger.info("generating synthetic MARS-layout data in %s (preset %s)", root, s.preset)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".generating-") as tmp:
+        generate(tmp, params, workers=max(1, min(2, os.cpu_count() or 1)))
+        os.replace(Path(tmp) / "mars", root / "mars")
 
 
 def load_data(cfg: Config) -> VideoReIDDataset:
