@@ -34,7 +34,12 @@ def load_dataset(name: str, root: str | os.PathLike, split_id: int = 0, **option
             ``folder``).
         root: the dataset folder itself, or the folder that holds it.
         split_id: which of the dataset's standard splits (iLIDS-VID, PRID-2011: 0..9).
-        **options: parser-specific options (e.g. ``packed=True``, ``cache=False``).
+        **options: parser-specific options, plus three handled here and never passed to the
+            parser: ``cache`` (bool, default True: reuse the tracklet index cached under
+            ``cache_dir``, rebuilt whenever the source files change; see
+            reid/data/index_cache.py), ``cache_dir`` (default ``$REID_CACHE_DIR`` or
+            ``~/.cache/osmcaa-reid/index``) and ``packed`` (bool, default False: ``root`` is a
+            folder written by data_prep/pack_videos.py, or holds ``packed-<name>``).
 
     Returns:
         A VideoReIDDataset with ``train``, ``query`` and ``gallery`` tracklet lists.
@@ -42,9 +47,22 @@ def load_dataset(name: str, root: str | os.PathLike, split_id: int = 0, **option
     key = name.lower()
     if key not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
+    use_cache = bool(options.pop("cache", True))
+    cache_dir = options.pop("cache_dir", None)
+    if options.pop("packed", False):
+        from reid.data.packing import load_packed
+
+        if options:
+            raise DatasetError(f"packed {key} takes no parser options; got {', '.join(sorted(options))}")
+        return load_packed(key, root, split_id)
     module_name, fn_name = DATASETS[key]
     loader = getattr(importlib.import_module(module_name), fn_name)
-    return loader(root, split_id=split_id, **options)
+    if not use_cache:
+        return loader(root, split_id=split_id, **options)
+    from reid.data.index_cache import cached_load
+
+    return cached_load(key, root, split_id, options, lambda: loader(root, split_id=split_id, **options),
+                       cache_dir=cache_dir)
 
 
 __all__ = ["DATASETS", "Tracklet", "VideoReIDDataset", "load_dataset"]

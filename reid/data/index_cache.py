@@ -1,0 +1,226 @@
+"""Tracklet index as a table (one CSV file), and a cache of parsed datasets keyed by a fingerprint.
+
+File format (shared with the packed index): line 1 is ``#reid-index `` + a JSON header (format
+version, dataset name, skipped counts, row count, sha256 of the CSV payload, caller metadata); the
+rest is a pandas CSV with one row per tracklet: ``split, pid, camid, name, video, frame_dir,
+frames`` (``frames``: JSON list of names relative to ``frame_dir``). A file whose payload hash or
+row count disagrees with the header is rejected, so a truncated file is never trusted.
+
+Fingerprint: ``scan_sources`` walks the dataset folder once (on a miss) and records the
+``mtime_ns`` of every directory and ``(size, mtime_ns)`` of every non-frame file (annotations).
+Adding, removing or renaming any file changes its directory's mtime; editing an annotation changes
+its stat. ``is_current`` re-stats only the recorded paths: ~1,300 stats for MARS, not 1.2M.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reid.data.tracklet import Tracklet, VideoReIDDataset
+from reid.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MAGIC = "#reid-index "
+SPLITS = ("train", "query", "gallery")
+COLUMNS = ["split", "pid", "camid", "name", "video", "frame_dir", "frames"]
+FRAME_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".avi", ".mkv", ".mp4"})
+# Folder names torchreid uses (METHOD.md 3): when ``root`` holds one, only that folder is watched.
+DATASET_FOLDERS = {"mars": "mars", "ilidsvid": "ilids-vid", "prid2011": "prid2011",
+                   "dukev": "dukemtmc-vidreid", "synthetic": "mars"}
+_SCHEMA = (tuple(f.name for f in fields(Tracklet)), tuple(f.name for f in fields(VideoReIDDataset)))
+
+
+class IndexFileError(DatasetError):
+    """An index file is corrupt, truncated or of another format version."""
+
+
+def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """``cache_dir`` if given, else ``$REID_CACHE_DIR``, else ``~/.cache/osmcaa-reid/index``."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("REID_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "osmcaa-reid" / "index"
+
+
+def dataset_to_table(ds: VideoReIDDataset) -> pd.DataFrame:
+    """One row per tracklet, splits in order train, query, gallery (see the module docstring)."""
+    rows = []
+    for split in SPLITS:
+        for t in getattr(ds, split):
+            parents = {os.path.dirname(f) for f in t.frames}
+            frame_dir = parents.pop() if len(parents) == 1 else ""
+            names = [os.path.basename(f) for f in t.frames] if frame_dir else list(t.frames)
+            rows.append((split, t.pid, t.camid, t.name, t.video or "", frame_dir, json.dumps(names)))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def table_to_dataset(table: pd.DataFrame, name: str, skipped: dict[str, int],
+                     video_root: Path | None = None) -> VideoReIDDataset:
+    """Inverse of ``dataset_to_table``; relative ``video`` paths are joined to ``video_root``."""
+    splits: dict[str, list[Tracklet]] = {s: [] for s in SPLITS}
+    for split, pid, camid, tname, video, frame_dir, frames in table[COLUMNS].itertuples(index=False):
+        names = json.loads(frames)
+        paths = tuple(os.path.join(frame_dir, n) for n in names) if frame_dir else tuple(names)
+        if video and video_root is not None:
+            video = str(video_root / video)
+        splits[split].append(Tracklet(frames=paths, pid=int(pid), camid=int(camid),
+                                      video=video or None, name=tname))
+    return VideoReIDDataset(name=name, train=splits["train"], query=splits["query"],
+                            gallery=splits["gallery"], skipped=dict(skipped))
+
+
+def write_index(path: Path, ds: VideoReIDDataset, meta: dict[str, Any] | None = None,
+                table: pd.DataFrame | None = None) -> None:
+    """Write ``ds`` (or a ready ``table``) atomically: temp file in the same folder, then os.replace."""
+    table = dataset_to_table(ds) if table is None else table
+    payload = table.to_csv(index=False).encode("utf-8")
+    header = {"format_version": FORMAT_VERSION, "schema": _SCHEMA, "name": ds.name,
+              "skipped": ds.skipped, "rows": len(table),
+              "sha256": hashlib.sha256(payload).hexdigest(), "meta": meta or {}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write((MAGIC + json.dumps(header) + "\n").encode("utf-8"))
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_index(path: Path, video_root: Path | None = None) -> tuple[VideoReIDDataset, dict[str, Any]]:
+    """Read a file written by ``write_index``; returns (dataset, caller metadata).
+
+    Raises:
+        IndexFileError: wrong magic/version/schema, hash or row count mismatch, unparsable CSV.
+    """
+    data = Path(path).read_bytes()
+    head, _, payload = data.partition(b"\n")
+    try:
+        if not head.startswith(MAGIC.encode()):
+            raise ValueError(f"first line does not start with {MAGIC!r}")
+        header = json.loads(head[len(MAGIC):])
+        if header["format_version"] != FORMAT_VERSION or header["schema"] != [list(s) for s in _SCHEMA]:
+            raise ValueError(f"format {header['format_version']} / schema {header['schema']}, "
+                             f"expected {FORMAT_VERSION} / {_SCHEMA}")
+        if hashlib.sha256(payload).hexdigest() != header["sha256"]:
+            raise ValueError("payload sha256 differs from the header (truncated or edited)")
+        table = pd.read_csv(io.BytesIO(payload), dtype=str, keep_default_na=False)
+        if len(table) != header["rows"] or list(table.columns) != COLUMNS:
+            raise ValueError(f"{len(table)} rows / columns {list(table.columns)}, expected "
+                             f"{header['rows']} / {COLUMNS}")
+        ds = table_to_dataset(table, header["name"], header["skipped"], video_root)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise IndexFileError(f"index file {path} is not a valid reid index: {exc}") from exc
+    return ds, header["meta"]
+
+
+def scan_sources(root: Path) -> dict[str, list]:
+    """Fingerprint manifest of the tree under ``root`` (directories and non-frame files)."""
+    dirs: list[tuple[str, int]] = []
+    files: list[tuple[str, int, int]] = []
+    seen: set[tuple[int, int]] = set()
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:  # a symlink loop
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs.append((folder, st.st_mtime_ns))
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    stack.append(entry.path)
+                elif os.path.splitext(entry.name)[1].lower() not in FRAME_SUFFIXES:
+                    fst = entry.stat()
+                    files.append((entry.path, fst.st_size, fst.st_mtime_ns))
+    return {"dirs": sorted(dirs), "files": sorted(files)}
+
+
+def is_current(manifest: dict[str, list]) -> bool:
+    """True when every recorded directory and file still has its recorded stat."""
+    try:
+        for path, mtime in manifest["dirs"]:
+            if os.stat(path).st_mtime_ns != mtime:
+                return False
+        for path, size, mtime in manifest["files"]:
+            st = os.stat(path)
+            if (st.st_size, st.st_mtime_ns) != (size, mtime):
+                return False
+    except (OSError, KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
+def watched_root(name: str, root: str | os.PathLike) -> Path:
+    """The folder whose tree is fingerprinted: ``root/<torchreid folder>`` if present, else root."""
+    root = Path(root).expanduser().resolve()
+    folder = DATASET_FOLDERS.get(name, "").lower()
+    if folder and root.is_dir() and root.name.lower() != folder:
+        for child in sorted(root.iterdir()):
+            if child.is_dir() and child.name.lower() == folder:
+                return child
+    return root
+
+
+def cache_path(name: str, root: str | os.PathLike, split_id: int, options: dict[str, Any],
+               cache_dir: str | os.PathLike | None = None) -> Path:
+    """Cache file for one (dataset, root, split, parser options, format version)."""
+    key = repr((FORMAT_VERSION, name, str(Path(root).expanduser().resolve()), split_id,
+                sorted((k, repr(v)) for k, v in options.items())))
+    return default_cache_dir(cache_dir) / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.csv"
+
+
+def cached_load(name: str, root: str | os.PathLike, split_id: int, options: dict[str, Any],
+                build: Callable[[], VideoReIDDataset], *,
+                cache_dir: str | os.PathLike | None = None) -> VideoReIDDataset:
+    """Return the cached dataset if its fingerprint is current, else ``build()`` and store it.
+
+    The manifest is taken *before* ``build()``, so a change during parsing makes the next call
+    rebuild. A corrupt entry is logged and rebuilt; an unwritable cache folder only logs.
+    """
+    path = cache_path(name, root, split_id, options, cache_dir)
+    if path.exists():
+        try:
+            ds, meta = read_index(path)
+            if is_current(meta["manifest"]):
+                logger.info("index cache hit: %s", path)
+                return ds
+            logger.info("index cache stale (source files changed): %s", path)
+        except (IndexFileError, KeyError, OSError) as exc:
+            logger.warning("rebuilding corrupt index cache %s: %s", path, exc)
+    watched = watched_root(name, root)
+    manifest = scan_sources(watched)
+    ds = build()
+    _watch_frame_dirs(manifest, (t.frames for s in SPLITS for t in getattr(ds, s)), watched)
+    try:
+        write_index(path, ds, {"manifest": manifest, "root": str(watched)})
+    except OSError as exc:
+        logger.warning("cannot write index cache %s: %s", path, exc)
+    return ds
+
+
+def _watch_frame_dirs(manifest: dict[str, list], frame_lists: Iterable[tuple[str, ...]], watched: Path) -> None:
+    """Add frame folders outside ``watched`` (reached through symlinks) to the manifest."""
+    known = {d for d, _ in manifest["dirs"]}
+    prefix = str(watched) + os.sep
+    for frames in frame_lists:
+        for folder in {os.path.dirname(f) for f in frames}:
+            if folder and folder not in known and not folder.startswith(prefix):
+                known.add(folder)
+                manifest["dirs"].append((folder, os.stat(folder).st_mtime_ns))
