@@ -70,7 +70,7 @@ def ensure_synthetic(cfg: Config) -> None:
     root.mkdir(parents=True, exist_ok=True)
     logger.info("generating synthetic MARS-layout data in %s (preset %s)", root, s.preset)
     with tempfile.TemporaryDirectory(dir=root, prefix=".generating-") as tmp:
-        generate(tmp, params, workers=max(1, min(2, os.cpu_count() or 1)))
+        generate(tmp, params, workers=1)  # forked workers can deadlock in OpenCV once torch has run
         os.replace(Path(tmp) / "mars", root / "mars")
 
 

@@ -10,7 +10,9 @@ import torch
 from reid.config import Config, check_choice
 from reid.data.tracklet import Tracklet
 from reid.engine.extract import extract_features
-from reid.eval import compute_distance, evaluate_full, rerank
+from reid.eval.distance import pairwise_distance
+from reid.eval.ranking import evaluate
+from reid.eval.rerank import rerank
 from reid.eval.report import summarise
 from reid.models import ReIDNet
 
@@ -41,16 +43,16 @@ def evaluate_features(cfg: Config, qf: np.ndarray, gf: np.ndarray, query: list[T
     if e.protocol == "mars-official":
         gf = np.concatenate([gf, qf])
         g_pids, g_cams = np.concatenate([g_pids, q_pids]), np.concatenate([g_cams, q_cams])
-    q_g = compute_distance(qf, gf, metric=e.metric)
-    max_rank = min(e.max_rank, len(g_pids))
+    q_g = pairwise_distance(qf, gf, metric=e.metric)
+    max_rank = e.max_rank
     results = {}
-    res = evaluate_full(q_g, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank, protocol=e.protocol)
+    res = evaluate(q_g, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank, protocol=e.protocol)
     results["plain"] = summarise(res.cmc, res.mAP, res.num_skipped)
     if e.rerank if rerank_too is None else rerank_too:
-        q_q = compute_distance(qf, qf, metric=e.metric)
-        g_g = compute_distance(gf, gf, metric=e.metric)
+        q_q = pairwise_distance(qf, qf, metric=e.metric)
+        g_g = pairwise_distance(gf, gf, metric=e.metric)
         final = rerank(q_g, q_q, g_g, k1=e.k1, k2=e.k2, lambda_value=e.lambda_value)
-        res = evaluate_full(final, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank, protocol=e.protocol)
+        res = evaluate(final, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank, protocol=e.protocol)
         results["re-ranked"] = summarise(res.cmc, res.mAP, res.num_skipped)
     for name, m in results.items():
         logger.info("%s: rank-1 %.2f  rank-5 %.2f  mAP %.2f  (%d queries skipped)", name, m["rank1"],

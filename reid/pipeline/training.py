@@ -61,4 +61,8 @@ def run_training(cfg: Config, dataset: VideoReIDDataset | None = None,
         return {"eval_rank1": plain["rank1"], "eval_mAP": plain["mAP"]}
 
     state = trainer.train(iter(loader), on_eval=on_eval)
+    for name, term in criterion.terms.items():
+        stats = getattr(term, "stats", None)
+        if stats:
+            logger.info("loss %s degenerate-batch counters: %s", name, dict(stats))
     return model, state
