@@ -1,21 +1,68 @@
-"""Evaluate a trained checkpoint on a dataset's query/gallery split."""
+"""Evaluate trained checkpoints: one split, or every split of a two-camera set (METHOD.md 2.3)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from reid.config import Config
-from reid.eval.report import write_report
+from reid.eval.report import write_json, write_report, write_text
+from reid.eval.two_camera import aggregate_splits, format_split_table
 from reid.pipeline.builders import load_data, load_trained_model, resolve_device
 from reid.pipeline.evaluation import evaluate_model
 
 
-def run_test(cfg: Config, checkpoint: str | Path) -> dict[str, dict]:
+def run_test(cfg: Config, checkpoint: str | Path, *, write: bool = True) -> dict[str, dict]:
     """Load ``checkpoint`` into the model of ``cfg``, evaluate, write a report in ``output_dir``."""
     device = resolve_device(cfg.device)
     dataset = load_data(cfg)
     model = load_trained_model(cfg, checkpoint).to(device)
     results = evaluate_model(cfg, model, dataset.query, dataset.gallery, device)
-    write_report(Path(cfg.output_dir), title=f"Evaluation of {checkpoint} on {cfg.data.name}",
-                 results=results, notes=[f"protocol {cfg.eval.protocol}, metric {cfg.eval.metric}"])
+    if write:
+        write_report(Path(cfg.output_dir), title=f"Evaluation of {checkpoint} on {cfg.data.name}",
+                     results=results, notes=[f"protocol {cfg.eval.protocol}, metric {cfg.eval.metric}",
+                                             f"split {cfg.data.split_id}"])
     return results
+
+
+def parse_splits(text: str) -> list[int]:
+    """``"0-9"`` -> [0..9]; ``"0,2,5"`` -> [0, 2, 5]."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        try:
+            out.extend(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            raise ValueError(f"--splits {text!r}: expected e.g. 0-9 or 0,3,7") from None
+    return out
+
+
+def run_test_splits(cfg: Config, checkpoint_pattern: str, splits: list[int]) -> dict[str, str]:
+    """Evaluate one checkpoint per split and aggregate mean and std over the splits.
+
+    Args:
+        cfg: the config; ``data.split_id`` is replaced by each split in turn.
+        checkpoint_pattern: a path that may contain ``{split}``, e.g.
+            ``outputs/ilidsvid/split{split}/checkpoint.pt`` (the same file for every split
+            otherwise).
+        splits: split indices.
+
+    Returns:
+        ``{setting: markdown table}`` for ``plain`` and (with re-ranking on) ``re-ranked``; the
+        tables and a JSON summary are also written to ``output_dir``.
+    """
+    per_setting: dict[str, list] = {}
+    for split in splits:
+        split_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, split_id=split))
+        results = run_test(split_cfg, checkpoint_pattern.format(split=split), write=False)
+        for setting, m in results.items():
+            per_setting.setdefault(setting, []).append((m["cmc"], m["mAP"] / 100.0))
+    tables, summary = {}, {}
+    for setting, rows in per_setting.items():
+        agg = aggregate_splits(rows)
+        tables[setting] = format_split_table(agg)
+        summary[setting] = {"splits": splits, **agg.as_dict(), "per_split": agg.per_split.tolist()}
+    out = Path(cfg.output_dir)
+    write_json(out / "splits.json", summary)
+    write_text(out / "splits.md", "\n\n".join(f"## {k}\n\n{v}" for k, v in tables.items()) + "\n")
+    return tables

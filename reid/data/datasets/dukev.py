@@ -106,5 +106,4 @@ def load_dukev(root: str | os.PathLike, split_id: int = 0) -> VideoReIDDataset:
         skipped=dict(skipped),
     )
     logger.info("loaded DukeMTMC-VideoReID from %s", data_dir)
-    dataset.log_summary()
     return dataset

@@ -163,5 +163,4 @@ def load_folder(root: str | os.PathLike, split_id: int = 0) -> VideoReIDDataset:
         skipped=dict(skipped),
     )
     logger.info("loaded own footage from %s", root)
-    dataset.log_summary()
     return dataset

@@ -151,5 +151,4 @@ def load_ilidsvid(root: str | os.PathLike, split_id: int = 0) -> VideoReIDDatase
         skipped=dict(skipped),
     )
     logger.info("loaded iLIDS-VID split %d from %s", split_id, data_dir)
-    dataset.log_summary()
     return dataset

@@ -80,7 +80,6 @@ def _load(base: Path, name: str, split_id: int, check_files: bool) -> VideoReIDD
     gallery = [_tracklet(test_dir, test_names, row, None) for row, q, j in zip(test_rows, is_query, junk)
                if not q and not j]
     dataset = VideoReIDDataset(name, train, query, gallery, skipped)
-    dataset.log_summary()
     return dataset
 
 

@@ -164,5 +164,4 @@ def load_prid2011(
         skipped=dict(skipped),
     )
     logger.info("loaded PRID-2011 split %d of %s from %s", split_id, path, data_dir)
-    dataset.log_summary()
     return dataset
