@@ -88,6 +88,9 @@ PRESETS: dict[str, SyntheticConfig] = {
     "tiny": SyntheticConfig(num_train_ids=6, num_test_ids=5, num_cameras=4, cameras_per_id=(2, 3),
                             tracklets_per_camera=(1, 2), tracklet_length=(3, 6), num_distractors=3,
                             num_junk=2, height=64, width=32),
+    # The outlier study's size: 40 + 40 ids at 128x64, short tracklets (many runs on 2 CPU cores).
+    "study": SyntheticConfig(num_train_ids=40, num_test_ids=40, tracklet_length=(6, 16), num_distractors=20,
+                             num_junk=10, height=128, width=64),
 }
 
 

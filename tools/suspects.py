@@ -1,0 +1,41 @@
+#!/usr/bin/env python
+"""Rank training tracklets by CAA attention (lowest first): a CSV and a contact sheet.
+
+python tools/suspects.py --config C --checkpoint outputs/run/checkpoint.pt [--top K]
+On synthetic data the precision of the list against the injected wrong labels is printed.
+"""
+
+import sys
+from pathlib import Path
+
+from reid.data.paths import resolve_dataset_dir
+from reid.pipeline.builders import load_data, load_trained_model, resolve_device
+from reid.pipeline.cli import base_parser, parse, run_main
+from reid.pipeline.suspects import contact_sheet, injected_wrong_labels, precision_at, rank_by_attention, write_csv
+
+
+def main(argv=None):
+    parser = base_parser(__doc__)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--top", type=int, default=0, help="tracklets on the contact sheet "
+                        "(default: the number of injected wrong labels, else 40)")
+    args, cfg = parse(parser, argv)
+    device = resolve_device(cfg.device)
+    dataset = load_data(cfg)
+    model = load_trained_model(cfg, args.checkpoint).to(device)
+    rows = rank_by_attention(cfg, model, dataset.train, device)
+    truth = None
+    if cfg.data.name in ("synthetic", "mars"):
+        truth = injected_wrong_labels(resolve_dataset_dir(cfg.data.root, "mars", "info"))
+    k = args.top or (len(truth) if truth else 40)
+    out = Path(cfg.output_dir)
+    write_csv(out / "suspects.csv", rows, truth)
+    contact_sheet(out / "suspects.png", rows[:k], dataset.train, truth)
+    print(f"wrote {out / 'suspects.csv'} ({len(rows)} training tracklets) and {out / 'suspects.png'} (lowest {k})")
+    if truth:
+        print(f"precision of the lowest {k} against the {len(truth)} injected wrong labels: "
+              f"{100 * precision_at(rows, truth, k):.1f}%")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
