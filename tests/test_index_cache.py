@@ -150,3 +150,48 @@ def test_watched_root_narrows_to_dataset_folder(tmp_path):
     (tmp_path / "other").mkdir()
     assert index_cache.watched_root("mars", tmp_path) == (tmp_path / "MARS").resolve()
     assert index_cache.watched_root("folder", tmp_path) == tmp_path.resolve()
+
+
+def test_option_file_outside_dataset_is_watched(tmp_path, monkeypatch):
+    """PRID-2011 ``split_file=`` outside the dataset folder: an in-place edit is seen, not served stale."""
+    from parser_fixtures import make_prid2011, write_split_file
+    from reid.data.datasets import prid2011
+
+    calls: list[int] = []
+    real = prid2011.load_prid2011
+    monkeypatch.setattr(prid2011, "load_prid2011", lambda *a, **kw: (calls.append(1), real(*a, **kw))[1])
+    make_prid2011(tmp_path / "data", {1: 3, 2: 4, 3: 2}, {1: 2, 2: 3, 3: 5})
+    (tmp_path / "splits").mkdir()
+    split_file = write_split_file(tmp_path / "splits" / "s.json",
+                                  [{"train": ["person_0001"], "test": ["person_0002", "person_0003"]}])
+    cache = tmp_path / "cache"
+
+    def names() -> tuple[list[str], list[str]]:
+        ds = load_dataset("prid2011", tmp_path / "data", split_file=split_file, cache_dir=cache)
+        return [t.name for t in ds.train], [t.name for t in ds.query]
+
+    assert names() == (["cam_a_person_0001", "cam_b_person_0001"], ["cam_a_person_0002", "cam_a_person_0003"])
+    assert names()[0] == ["cam_a_person_0001", "cam_b_person_0001"] and calls == [1]  # a hit
+    size, mtime = split_file.stat().st_size, split_file.stat().st_mtime_ns
+    # Same size, and the mtime put back: only the content differs.
+    write_split_file(split_file, [{"train": ["person_0003"], "test": ["person_0001", "person_0002"]}])
+    os.utime(split_file, ns=(mtime, mtime))
+    assert split_file.stat().st_size == size
+    assert names() == (["cam_a_person_0003", "cam_b_person_0003"], ["cam_a_person_0001", "cam_a_person_0002"])
+    assert calls == [1, 1]
+    names()
+    assert calls == [1, 1]  # the rebuilt entry is a hit again
+    assert len(list(cache.iterdir())) == 1
+
+
+def test_relative_option_path_keyed_by_resolved_file(tmp_path, monkeypatch):
+    """The same relative ``split_file`` from two working folders names two files: two cache keys."""
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "s.json").write_text("[]")
+    keys = []
+    for sub in ("a", "b"):
+        monkeypatch.chdir(tmp_path / sub)
+        keys.append(index_cache.cache_path("prid2011", tmp_path, 0, {"split_file": "s.json"}, tmp_path))
+    assert keys[0] != keys[1]
+    assert index_cache.cache_path("prid2011", tmp_path, 0, {"split_file": "missing.json"}, tmp_path) != keys[1]

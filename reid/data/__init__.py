@@ -36,10 +36,11 @@ def load_dataset(name: str, root: str | os.PathLike, split_id: int = 0, **option
         split_id: which of the dataset's standard splits (iLIDS-VID, PRID-2011: 0..9).
         **options: parser-specific options, plus three handled here and never passed to the
             parser: ``cache`` (bool, default True: reuse the tracklet index cached under
-            ``cache_dir``, rebuilt whenever the source files change; see
-            reid/data/index_cache.py), ``cache_dir`` (default ``$REID_CACHE_DIR`` or
-            ``~/.cache/osmcaa-reid/index``) and ``packed`` (bool, default False: ``root`` is a
-            folder written by data_prep/pack_videos.py, or holds ``packed-<name>``).
+            ``cache_dir``, rebuilt whenever the source files or a file named by an option,
+            such as PRID-2011 ``split_file``, change; see reid/data/index_cache.py),
+            ``cache_dir`` (default ``$REID_CACHE_DIR`` or ``~/.cache/osmcaa-reid/index``) and
+            ``packed`` (bool, default False: ``root`` is a folder written by
+            data_prep/pack_videos.py, or holds ``packed-<name>``).
 
     Returns:
         A VideoReIDDataset with ``train``, ``query`` and ``gallery`` tracklet lists.

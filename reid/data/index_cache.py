@@ -10,6 +10,9 @@ Fingerprint: ``scan_sources`` walks the dataset folder once (on a miss) and reco
 ``mtime_ns`` of every directory and ``(size, mtime_ns)`` of every non-frame file (annotations).
 Adding, removing or renaming any file changes its directory's mtime; editing an annotation changes
 its stat. ``is_current`` re-stats only the recorded paths: ~1,300 stats for MARS, not 1.2M.
+A parser option naming an existing file (PRID-2011 ``split_file=``, possibly outside the dataset
+folder) is keyed by its resolved path and recorded with its size, mtime_ns and sha256, so an edit
+invalidates the entry even within one mtime tick.
 """
 
 from __future__ import annotations
@@ -162,9 +165,43 @@ def is_current(manifest: dict[str, list]) -> bool:
             st = os.stat(path)
             if (st.st_size, st.st_mtime_ns) != (size, mtime):
                 return False
+        for path, size, mtime, digest in manifest.get("option_files", []):
+            st = os.stat(path)
+            if (st.st_size, st.st_mtime_ns) != (size, mtime) or _sha256(Path(path)) != digest:
+                return False
     except (OSError, KeyError, TypeError, ValueError):
         return False
     return True
+
+
+def option_file(value: Any) -> Path | None:
+    """The resolved path of the existing file an option value names (str or os.PathLike), else None."""
+    if not isinstance(value, (str, os.PathLike)):
+        return None
+    try:
+        path = Path(value).expanduser()
+        return path.resolve() if path.is_file() else None
+    except (OSError, TypeError, ValueError, RuntimeError):  # bytes paths, NUL bytes, symlink loops
+        return None
+
+
+def scan_option_files(options: dict[str, Any]) -> list[tuple[str, int, int, str]]:
+    """``(resolved path, size, mtime_ns, sha256)`` of every option value that names an existing file."""
+    found = []
+    for value in options.values():
+        path = option_file(value)
+        if path is not None:
+            st = path.stat()
+            found.append((str(path), st.st_size, st.st_mtime_ns, _sha256(path)))
+    return sorted(set(found))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def watched_root(name: str, root: str | os.PathLike) -> Path:
@@ -180,9 +217,14 @@ def watched_root(name: str, root: str | os.PathLike) -> Path:
 
 def cache_path(name: str, root: str | os.PathLike, split_id: int, options: dict[str, Any],
                cache_dir: str | os.PathLike | None = None) -> Path:
-    """Cache file for one (dataset, root, split, parser options, format version)."""
+    """Cache file for one (dataset, root, split, parser options, format version).
+
+    An option naming an existing file is keyed by its resolved path (a relative path read from
+    another working folder is another file); other values by their ``repr``.
+    """
+    values = {k: option_file(v) for k, v in options.items()}
     key = repr((FORMAT_VERSION, name, str(Path(root).expanduser().resolve()), split_id,
-                sorted((k, repr(v)) for k, v in options.items())))
+                sorted((k, f"file:{values[k]}" if values[k] else repr(v)) for k, v in options.items())))
     return default_cache_dir(cache_dir) / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.csv"
 
 
@@ -192,7 +234,8 @@ def cached_load(name: str, root: str | os.PathLike, split_id: int, options: dict
     """Return the cached dataset if its fingerprint is current, else ``build()`` and store it.
 
     The manifest is taken *before* ``build()``, so a change during parsing makes the next call
-    rebuild. A corrupt entry is logged and rebuilt; an unwritable cache folder only logs.
+    rebuild. Option values that name existing files are part of the manifest (``option_files``).
+    A corrupt entry is logged and rebuilt; an unwritable cache folder only logs.
     """
     path = cache_path(name, root, split_id, options, cache_dir)
     if path.exists():
@@ -206,6 +249,7 @@ def cached_load(name: str, root: str | os.PathLike, split_id: int, options: dict
             logger.warning("rebuilding corrupt index cache %s: %s", path, exc)
     watched = watched_root(name, root)
     manifest = scan_sources(watched)
+    manifest["option_files"] = scan_option_files(options)
     ds = build()
     _watch_frame_dirs(manifest, (t.frames for s in SPLITS for t in getattr(ds, s)), watched)
     try:

@@ -44,6 +44,7 @@ def plot_cmc(path: str | os.PathLike, curves: dict[str, Sequence[float]], max_ra
         cmc = np.asarray(cmc)[:max_rank]
         ax.plot(np.arange(1, len(cmc) + 1), 100 * cmc, marker="o", markersize=3, label=label)
     ax.set_xlabel("rank")
+    ax.set_xticks([1, 5, 10, 15, 20][: 1 + max_rank // 5])
     ax.set_ylabel("matching rate (%)")
     ax.set_title("CMC")
     ax.set_ylim(0, 100)
