@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet $(TORCH_PIN)
 	printf '%s\n' $(TORCH_PIN) > $(VENV)/torch-pin.txt
 	$(PY) -m pip install --quiet -c $(VENV)/torch-pin.txt -e '.[dev]'
+	# torchreid is only an outside oracle for the metric and re-ranking tests (pure Python, no deps)
+	$(PY) -m pip install --quiet --no-deps torchreid==0.2.5
 	touch $(STAMP)
 
 demo: $(STAMP)
