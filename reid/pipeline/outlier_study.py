@@ -80,7 +80,10 @@ def run_study(base: Config, *, noises: list[float], losses: list[str], seeds: li
                 if key in results:
                     continue
                 logger.info("outlier study: %s", key)
-                results[key] = run_one(study_config(base, noise, loss, seed))
+                cfg = study_config(base, noise, loss, seed)
+                results[key] = run_one(cfg)
+                if not (loss == "osm_caa" and seed == seeds[0]):  # 135 MB each; keep one per noise level
+                    (Path(cfg.output_dir) / "checkpoint.pt").unlink(missing_ok=True)
                 logger.info("outlier study: %s -> %s", key, results[key])
                 write_json(results_path, results)
     return results

@@ -1,0 +1,119 @@
+"""reid.eval.rerank against the literal dense reference (METHOD.md 2.4) and torchreid."""
+
+from __future__ import annotations
+
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from reid.eval import pairwise_distance, rerank, rerank_features
+from tests.reference.eval_reference import torchreid_module
+from tests.reference.rerank_reference import rerank_reference
+
+rerank_module = sys.modules["reid.eval.rerank"]  # the name reid.eval.rerank is the function
+
+
+def blocks(d: np.ndarray, num_q: int):
+    return d[:num_q, num_q:], d[:num_q, :num_q], d[num_q:, num_q:]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_equal_to_reference_random(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    num_q, num_g = int(rng.integers(2, 30)), int(rng.integers(5, 90))
+    x = rng.standard_normal((num_q + num_g, int(rng.integers(2, 16))))
+    metric = ("euclidean", "sqeuclidean", "cosine")[seed % 3]
+    d = pairwise_distance(x, x, metric)
+    d = d.astype(np.float32) if seed % 2 else d
+    k1, k2 = int(rng.integers(1, 25)), int(rng.integers(1, 8))
+    lam = float(rng.random())
+    ref = rerank_reference(*blocks(d, num_q), k1, k2, lam)
+    ours = rerank(*blocks(d, num_q), k1=k1, k2=k2, lambda_value=lam)
+    assert ours.shape == (num_q, num_g) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref, atol=1e-5, rtol=0)
+
+
+def test_defaults_and_asymmetric_negative_inputs() -> None:
+    """Unrelated random blocks (not symmetric, some negative): columns, not rows, define R."""
+    rng = np.random.default_rng(1)
+    q_g, q_q, g_g = rng.random((30, 120)), rng.random((30, 30)), rng.random((120, 120))
+    np.testing.assert_allclose(rerank(q_g, q_q, g_g), rerank_reference(q_g, q_q, g_g), atol=1e-5)
+    q_g -= 0.2
+    np.testing.assert_allclose(rerank(q_g, q_q, g_g), rerank_reference(q_g, q_q, g_g), atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ties_follow_reference_argsort(seed: int) -> None:
+    """Points on a small integer grid: many exactly equal distances across the k1 cut."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, (150, 3)).astype(np.float64)
+    d = pairwise_distance(x, x, "sqeuclidean")
+    q_g, q_q, g_g = blocks(d, 30)
+    np.testing.assert_allclose(rerank(q_g, q_q, g_g), rerank_reference(q_g, q_q, g_g), atol=1e-5)
+
+
+def test_chunk_size_independence(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((160, 8)).astype(np.float32)
+    d = pairwise_distance(x, x, "euclidean")
+    base = rerank(*blocks(d, 40))
+    for elements in (160, 1000, 7777):
+        monkeypatch.setattr(rerank_module, "_CHUNK_ELEMENTS", elements)
+        np.testing.assert_array_equal(rerank(*blocks(d, 40)), base)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+def test_features_equal_matrices(metric: str) -> None:
+    rng = np.random.default_rng(2)
+    q, g = rng.standard_normal((25, 12)), rng.standard_normal((100, 12))
+    x = np.concatenate([q, g])
+    expected = rerank_reference(*blocks(pairwise_distance(x, x, metric), 25))
+    np.testing.assert_allclose(rerank_features(q, g, metric), expected, atol=1e-5)
+
+
+def test_equal_to_torchreid() -> None:
+    module = torchreid_module("reid/utils/rerank.py")
+    if module is None:
+        pytest.skip("torchreid is not installed")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((200, 10)).astype(np.float32)
+    d = pairwise_distance(x, x, "sqeuclidean")  # what torchreid feeds its re_ranking
+    for k1, k2, lam in ((20, 6, 0.3), (7, 1, 0.5), (5, 3, 0.0)):
+        expected = module.re_ranking(*blocks(d, 50), k1=k1, k2=k2, lambda_value=lam)
+        np.testing.assert_allclose(rerank(*blocks(d, 50), k1, k2, lam), expected, atol=1e-5)
+
+
+def test_no_dense_n_by_n_allocation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rerank_module, "_CHUNK_ELEMENTS", 1 << 18)  # chunks << N x N here
+    rng = np.random.default_rng(4)
+    num_q, n = 600, 6000
+    x = rng.standard_normal((n, 16)).astype(np.float32)
+    d = pairwise_distance(x, x, "euclidean")
+    q_g, q_q, g_g = (np.ascontiguousarray(b) for b in blocks(d, num_q))
+    del d
+    tracemalloc.start()
+    rerank(q_g, q_q, g_g)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # output (Q x G float32) + sparse V (~N * 2 k1 * k2) + chunks; a dense N x N float32: 4 N^2
+    assert peak < 0.4 * n * n * 4, f"peak {peak / 1e6:.1f} MB: an N x N matrix was built?"
+
+
+def test_bad_input() -> None:
+    q_g, q_q, g_g = np.ones((3, 5)), np.ones((3, 3)), np.ones((5, 5))
+    with pytest.raises(ValueError, match=r"g_g has shape \(4, 4\), expected \(5, 5\)"):
+        rerank(q_g, q_q, np.ones((4, 4)))
+    with pytest.raises(ValueError, match=r"q_q has shape \(3, 2\)"):
+        rerank(q_g, np.ones((3, 2)), g_g)
+    with pytest.raises(ValueError, match="k1=0 must be >= 1"):
+        rerank(q_g, q_q, g_g, k1=0)
+    bad = g_g.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        rerank(q_g, q_q, bad)
+    with pytest.raises(ValueError, match="q_g has shape"):
+        rerank(np.ones((3, 0)), q_q, np.ones((0, 0)))
+    with pytest.raises(ValueError, match="metric='hamming'"):
+        rerank_features(np.ones((2, 3)), np.ones((4, 3)), "hamming")
