@@ -83,3 +83,22 @@ def test_demo_end_to_end_and_checkpoint_reproduces_metrics(tmp_path):
     again = run_test(test_cfg, tmp_path / "demo" / "checkpoint.pt")
     assert again["plain"]["cmc"] == pytest.approx(out["results"]["trained"]["cmc"], abs=1e-9)
     assert again["re-ranked"]["mAP"] == pytest.approx(out["results"]["trained + re-ranking"]["mAP"], abs=1e-6)
+
+
+@pytest.mark.parametrize("level, samples", [("clip", 4), ("frame", 12)])
+def test_loss_level_decides_what_a_sample_is(tmp_path, level, samples):
+    seen = {}
+
+    class Recorder(torch.nn.Module):
+        def forward(self, emb, labels, centres, bias=None):
+            seen["emb"], seen["labels"] = emb.detach(), labels
+            return emb.pow(2).mean(), {}
+
+    torch.manual_seed(0)
+    model, _ = build_model(backbone="resnet18", init="random", allow_random_init=False, pooling="avg",
+                           embed_dim=8, num_classes=2)
+    trainer = Trainer(model, Recorder(), TrainConfig(loss_level=level), tmp_path, torch.device("cpu"))
+    trainer.run_step(torch.randn(4, 3, 3, 32, 16), torch.tensor([0, 0, 1, 1]))
+    assert seen["emb"].shape == (samples, 8)
+    expected = [0, 0, 1, 1] if level == "clip" else [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]
+    assert seen["labels"].tolist() == expected
