@@ -7,7 +7,7 @@ from pathlib import Path
 
 from reid.config import Config
 from reid.eval.report import write_json, write_report, write_text
-from reid.eval.two_camera import aggregate_splits, format_split_table
+from reid.eval.two_camera import SPLIT_RANKS, aggregate_splits, format_split_table
 from reid.pipeline.builders import load_data, load_trained_model, resolve_device
 from reid.pipeline.evaluation import evaluate_model
 
@@ -56,7 +56,9 @@ def run_test_splits(cfg: Config, checkpoint_pattern: str, splits: list[int]) -> 
         split_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, split_id=split))
         results = run_test(split_cfg, checkpoint_pattern.format(split=split), write=False)
         for setting, m in results.items():
-            per_setting.setdefault(setting, []).append((m["cmc"], m["mAP"] / 100.0))
+            # a gallery smaller than the largest reported rank: the CMC stays at its last value
+            cmc = m["cmc"] + [m["cmc"][-1]] * max(0, max(SPLIT_RANKS) - len(m["cmc"]))
+            per_setting.setdefault(setting, []).append((cmc, m["mAP"] / 100.0))
     tables, summary = {}, {}
     for setting, rows in per_setting.items():
         agg = aggregate_splits(rows)
