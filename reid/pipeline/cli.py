@@ -24,7 +24,7 @@ def setup_logging(quiet: bool = False) -> None:
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> tuple[argparse.Namespace, Config]:
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may come before and after options
     setup_logging(args.quiet)
     try:
         cfg = load_config(args.config, args.overrides)
