@@ -195,3 +195,19 @@ def test_relative_option_path_keyed_by_resolved_file(tmp_path, monkeypatch):
         keys.append(index_cache.cache_path("prid2011", tmp_path, 0, {"split_file": "s.json"}, tmp_path))
     assert keys[0] != keys[1]
     assert index_cache.cache_path("prid2011", tmp_path, 0, {"split_file": "missing.json"}, tmp_path) != keys[1]
+
+
+def test_changed_parser_code_is_a_cache_miss(mini, monkeypatch):
+    root, cache, calls = mini
+    _load(root, cache)
+    _load(root, cache)
+    assert calls == [1]
+    monkeypatch.setattr(index_cache, "parser_fingerprint", lambda module: "edited-parser")
+    _load(root, cache)
+    assert calls == [1, 1]  # the parser changed: parsed again, not served from the old entry
+
+
+def test_parser_fingerprint_follows_the_source():
+    a = index_cache.parser_fingerprint("reid.data.datasets.mars")
+    assert a == index_cache.parser_fingerprint("reid.data.datasets.mars")
+    assert a != index_cache.parser_fingerprint("reid.data.datasets.dukev")

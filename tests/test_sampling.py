@@ -44,9 +44,10 @@ def test_unknown_sampler():
 
 def test_cover_clips_and_pad():
     clips = cover_clips(10, 4, 64)
-    assert clips == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 9, 9]]
+    assert clips == [([0, 1, 2, 3], 4), ([4, 5, 6, 7], 4), ([8, 8, 9, 9], 2)]
+    assert cover_clips(2, 8, 64) == [([0, 0, 0, 0, 1, 1, 1, 1], 2)]
     clips = cover_clips(100, 8, 16)
-    flat = [i for c in clips for i in c]
+    flat = [i for c, _ in clips for i in c]
     assert len(clips) == 2 and len(set(flat)) == 16 and flat[0] == 0 and flat[-1] == 99
 
 

@@ -102,3 +102,30 @@ def test_loss_level_decides_what_a_sample_is(tmp_path, level, samples):
     assert seen["emb"].shape == (samples, 8)
     expected = [0, 0, 1, 1] if level == "clip" else [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]
     assert seen["labels"].tolist() == expected
+
+
+def test_resume_refuses_another_runs_checkpoint(tmp_path):
+    from reid.engine.checkpoint import CheckpointError
+
+    def trainer_for(split):
+        torch.manual_seed(0)
+        model, _ = build_model(backbone="resnet18", init="random", allow_random_init=False, pooling="avg",
+                               embed_dim=8, num_classes=3)
+        extra = {"config": {"data": {"name": "ilidsvid", "root": "/d", "split_id": split}}, "num_classes": 3}
+        return Trainer(model, build_loss([{"name": "cross_entropy"}]), TrainConfig(), tmp_path,
+                       torch.device("cpu"), extra_state=extra)
+
+    trainer_for(0).save()
+    trainer_for(0).resume(tmp_path / "checkpoint.pt")  # same run: fine
+    with pytest.raises(CheckpointError, match=r"split_id: 0 there, 3 here"):
+        trainer_for(3).resume(tmp_path / "checkpoint.pt")
+
+
+def test_frame_level_with_attention_pooling_is_rejected(tmp_path):
+    from reid.errors import ConfigError
+
+    model, _ = build_model(backbone="resnet18", init="random", allow_random_init=False, pooling="attention",
+                           embed_dim=8, num_classes=3)
+    with pytest.raises(ConfigError, match="loss_level=frame"):
+        Trainer(model, build_loss([{"name": "cross_entropy"}]), TrainConfig(loss_level="frame"), tmp_path,
+                torch.device("cpu"))

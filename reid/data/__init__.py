@@ -60,10 +60,10 @@ def load_dataset(name: str, root: str | os.PathLike, split_id: int = 0, **option
     loader = getattr(importlib.import_module(module_name), fn_name)
     if not use_cache:
         return loader(root, split_id=split_id, **options)
-    from reid.data.index_cache import cached_load
+    from reid.data.index_cache import cached_load, parser_fingerprint
 
     return cached_load(key, root, split_id, options, lambda: loader(root, split_id=split_id, **options),
-                       cache_dir=cache_dir)
+                       cache_dir=cache_dir, code=parser_fingerprint(module_name))
 
 
 __all__ = ["DATASETS", "Tracklet", "VideoReIDDataset", "load_dataset"]

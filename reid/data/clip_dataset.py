@@ -42,21 +42,22 @@ class TrainClips(Dataset):
 class EvalClips(Dataset):
     """Every clip of every tracklet (``test_clips`` coverage), flattened.
 
-    Item ``i`` is ``(clip (T, 3, H, W), tracklet_index)``; feature extraction averages the clip
-    embeddings that share a tracklet index.
+    Item ``i`` is ``(clip (T, 3, H, W), tracklet_index, distinct frames in the clip)``; feature
+    extraction averages the clip embeddings of a tracklet weighted by their distinct frames.
     """
 
     def __init__(self, tracklets: list[Tracklet], *, seq_len: int, max_frames: int,
                  transform: ClipTransform) -> None:
         self.tracklets = tracklets
         self.transform = transform
-        self.items: list[tuple[int, list[int]]] = [
-            (ti, clip) for ti, t in enumerate(tracklets) for clip in cover_clips(len(t), seq_len, max_frames)
+        self.items: list[tuple[int, list[int], int]] = [
+            (ti, clip, real) for ti, t in enumerate(tracklets)
+            for clip, real in cover_clips(len(t), seq_len, max_frames)
         ]
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int):
-        ti, frames = self.items[index]
-        return self.transform(read_frames(self.tracklets[ti], frames)), ti
+        ti, frames, real = self.items[index]
+        return self.transform(read_frames(self.tracklets[ti], frames)), ti, real

@@ -60,15 +60,22 @@ def sample_frames(method: str, length: int, seq_len: int, rng: np.random.Generat
     return SAMPLERS[method](length, seq_len, rng)
 
 
-def cover_clips(length: int, seq_len: int, max_frames: int) -> list[list[int]]:
+def cover_clips(length: int, seq_len: int, max_frames: int) -> list[tuple[list[int], int]]:
     """Cover a test tracklet with clips of ``seq_len`` frames.
 
-    At most ``max_frames`` frames are used, evenly spaced; the last clip is padded by repeating
-    its final frame. A tracklet's embedding is the mean over its clips.
+    At most ``max_frames`` frames are used, evenly spaced. A short last clip is filled by
+    spreading its own frames over the ``seq_len`` slots (not by repeating the final frame), and
+    every clip comes with its number of distinct frames, so that feature extraction can weight
+    clips by it: a tracklet's embedding is then (close to) the mean over its frames, with no frame
+    counted several times over (METHOD.md 1.4).
+
+    Returns:
+        ``[(frame indices, number of distinct frames), ...]``.
     """
     n = min(length, max_frames)
     frames = evenly(length, n) if n < length else list(range(length))
-    clips = [frames[i : i + seq_len] for i in range(0, len(frames), seq_len)]
-    last = clips[-1]
-    clips[-1] = last + [last[-1]] * (seq_len - len(last))
+    clips = []
+    for start in range(0, len(frames), seq_len):
+        real = frames[start : start + seq_len]
+        clips.append(([real[j * len(real) // seq_len] for j in range(seq_len)], len(real)))
     return clips

@@ -215,29 +215,47 @@ def watched_root(name: str, root: str | os.PathLike) -> Path:
     return root
 
 
+def parser_fingerprint(module_name: str) -> str:
+    """sha256 of the parser module's source and of the modules every parser builds on.
+
+    Part of the cache key, so that a changed parser (a fix to sorting, relabelling, junk
+    handling) never serves an index it built before the change.
+    """
+    import importlib.util
+
+    digest = hashlib.sha256()
+    for mod in (module_name, "reid.data.tracklet", "reid.data.paths", "reid.data.datasets.folder"):
+        spec = importlib.util.find_spec(mod)
+        if spec is not None and spec.origin and os.path.isfile(spec.origin):
+            digest.update(Path(spec.origin).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cache_path(name: str, root: str | os.PathLike, split_id: int, options: dict[str, Any],
-               cache_dir: str | os.PathLike | None = None) -> Path:
-    """Cache file for one (dataset, root, split, parser options, format version).
+               cache_dir: str | os.PathLike | None = None, code: str = "") -> Path:
+    """Cache file for one (dataset, root, split, parser options, parser code, format version).
 
     An option naming an existing file is keyed by its resolved path (a relative path read from
     another working folder is another file); other values by their ``repr``.
     """
     values = {k: option_file(v) for k, v in options.items()}
-    key = repr((FORMAT_VERSION, name, str(Path(root).expanduser().resolve()), split_id,
+    key = repr((FORMAT_VERSION, code, name, str(Path(root).expanduser().resolve()), split_id,
                 sorted((k, f"file:{values[k]}" if values[k] else repr(v)) for k, v in options.items())))
     return default_cache_dir(cache_dir) / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.csv"
 
 
 def cached_load(name: str, root: str | os.PathLike, split_id: int, options: dict[str, Any],
                 build: Callable[[], VideoReIDDataset], *,
-                cache_dir: str | os.PathLike | None = None) -> VideoReIDDataset:
+                cache_dir: str | os.PathLike | None = None, code: str = "") -> VideoReIDDataset:
     """Return the cached dataset if its fingerprint is current, else ``build()`` and store it.
 
     The manifest is taken *before* ``build()``, so a change during parsing makes the next call
-    rebuild. Option values that name existing files are part of the manifest (``option_files``).
+    rebuild. Option values that name existing files are part of the manifest (``option_files``);
+    ``code`` (``parser_fingerprint``) keys the entry to the parser's source. Known limit: on file
+    systems with coarse timestamps (1-2 s), an edit in the same tick as the scan goes unseen.
     A corrupt entry is logged and rebuilt; an unwritable cache folder only logs.
     """
-    path = cache_path(name, root, split_id, options, cache_dir)
+    path = cache_path(name, root, split_id, options, cache_dir, code)
     if path.exists():
         try:
             ds, meta = read_index(path)

@@ -25,14 +25,15 @@ def extract_features(
     batch_size: int = 32,
     workers: int = 0,
     device: torch.device | str = "cpu",
-    amp: bool = False,
+    amp: bool = False,  # CUDA only: on CPU, bfloat16 features would create spurious distance ties
     progress: bool = False,
 ) -> np.ndarray:
     """Embed every tracklet.
 
     Returns:
-        (N, D) float32 array: per tracklet, the mean of its clip embeddings (raw, not normalised;
-        the cosine distance normalises).
+        (N, D) float32 array: per tracklet, the mean of its clip embeddings weighted by each
+        clip's number of distinct frames (raw, not normalised; the cosine distance normalises).
+        With average pooling this is the mean of the frame embeddings.
     """
     device = torch.device(device)
     dataset = EvalClips(tracklets, seq_len=seq_len, max_frames=max_frames,
@@ -43,10 +44,11 @@ def extract_features(
     sums = torch.zeros(len(tracklets), model.dim, dtype=torch.float64)
     counts = torch.zeros(len(tracklets), dtype=torch.float64)
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    for clips, owner in tqdm(loader, desc="extract", disable=not progress, leave=False):
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+    for clips, owner, real in tqdm(loader, desc="extract", disable=not progress, leave=False):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp and device.type == "cuda"):
             emb = model(clips.to(device, non_blocking=True)).embedding
-        sums.index_add_(0, owner, emb.float().cpu().double())
-        counts.index_add_(0, owner, torch.ones(len(owner), dtype=torch.float64))
+        weight = real.double()
+        sums.index_add_(0, owner, emb.float().cpu().double() * weight[:, None])
+        counts.index_add_(0, owner, weight)
     model.train(was_training)
     return (sums / counts.clamp(min=1).unsqueeze(1)).float().numpy()

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from reid.config import TrainConfig, check_choice
-from reid.engine.checkpoint import load_checkpoint, save_checkpoint
+from reid.errors import ConfigError
+from reid.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from reid.models.reid_net import ReIDNet
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ class Trainer:
     def __init__(self, model: ReIDNet, criterion: nn.Module, cfg: TrainConfig, output_dir: str | Path,
                  device: torch.device, extra_state: dict | None = None) -> None:
         check_choice(cfg.loss_level, ("clip", "frame"), "train.loss_level")
+        if cfg.loss_level == "frame" and any(p.requires_grad for p in model.pool.parameters()):
+            raise ConfigError("train.loss_level=frame trains no temporal pooling weights: use model.pooling=avg "
+                              "(the paper's setup) or loss_level=clip")
         self.model, self.criterion, self.cfg, self.device = model, criterion, cfg, device
         self.output_dir = Path(output_dir)
         self.optimizer = build_optimizer(model, cfg)
@@ -107,13 +111,30 @@ class Trainer:
         })
 
     def resume(self, path: str | Path) -> None:
+        """Continue from a checkpoint of the same run.
+
+        Raises:
+            CheckpointError: the checkpoint was written for other data (dataset, root, split) or
+                another number of identities, e.g. ``resume: auto`` meeting an earlier split's
+                checkpoint in a reused output_dir.
+        """
         state = load_checkpoint(path, required=("model", "optimizer", "scheduler", "iteration"))
+        saved, current = state.get("config", {}).get("data", {}), self.extra_state.get("config", {}).get("data", {})
+        differ = [k for k in ("name", "root", "split_id") if k in saved and k in current and saved[k] != current[k]]
+        if state.get("num_classes", self.extra_state.get("num_classes")) != self.extra_state.get("num_classes"):
+            differ.append("num_classes")
+        if differ:
+            details = ", ".join(f"{k}: {saved.get(k, state.get(k))!r} there, {current.get(k, self.extra_state.get(k))!r} here"
+                                for k in differ)
+            raise CheckpointError(f"checkpoint {path} belongs to another run ({details}); "
+                                  "use another output_dir or train.resume=''")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["torch_rng"])
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
         self.state = TrainState(iteration=int(state["iteration"]), history=list(state.get("history", [])))
         logger.info("resumed from %s at iteration %d", path, self.state.iteration)
 

@@ -36,7 +36,10 @@ BACKBONES: dict[str, tuple[Callable[..., nn.Module], object, int]] = {
 def _construct(name: str) -> nn.Module:
     ctor = BACKBONES[name][0]
     if name == "googlenet":  # the BN-GoogLeNet of the paper; aux heads kept so ImageNet weights load
-        return ctor(weights=None, aux_logits=True, transform_input=False, init_weights=True)
+        # torchvision's ImageNet GoogLeNet weights expect its input transform (ImageNet-normalised
+        # input re-mapped to (x - 0.5) / 0.5); it is kept on for every init so that a checkpoint
+        # rebuilt with random init behaves exactly as the model that was trained.
+        return ctor(weights=None, aux_logits=True, transform_input=True, init_weights=True)
     return ctor(weights=None)
 
 

@@ -20,7 +20,7 @@ from reid.errors import ConfigError
 from reid.data.clip_dataset import TrainClips
 from reid.data.identity_sampler import IdentityBatchSampler
 from reid.data.transforms import ClipTransform
-from reid.engine.checkpoint import load_checkpoint
+from reid.engine.checkpoint import CheckpointError, load_checkpoint
 from reid.models import ReIDNet, build_model
 
 logger = logging.getLogger(__name__)
@@ -106,9 +106,15 @@ def build_model_for(cfg: Config, num_classes: int) -> tuple[ReIDNet, str]:
 def load_trained_model(cfg: Config, checkpoint: str | Path) -> ReIDNet:
     """Rebuild the model of ``cfg`` (random init, nothing downloaded) and load a checkpoint into it."""
     state = load_checkpoint(checkpoint)
+    if "classifier.weight" not in state["model"]:
+        raise CheckpointError(f"checkpoint {checkpoint} holds no re-ID model (no classifier.weight)")
     num_classes = state["model"]["classifier.weight"].shape[0]
     m = cfg.model
     model, _ = build_model(backbone=m.backbone, init="random", allow_random_init=True, pooling=m.pooling,
                            embed_dim=m.embed_dim, num_classes=num_classes, classifier_bias=m.classifier_bias)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {checkpoint} does not match the model of this config "
+                              f"(model.backbone={m.backbone}, embed_dim={m.embed_dim}, pooling={m.pooling}): {exc}") from exc
     return model

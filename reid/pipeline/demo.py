@@ -42,7 +42,8 @@ def run_demo(cfg: Config) -> dict:
         f"loss: {', '.join(t['name'] + ' x' + str(t.get('weight', 1.0)) for t in cfg.loss.terms)}; "
         f"loss level {cfg.train.loss_level}",
         f"evaluation: {cfg.eval.protocol} protocol, {cfg.eval.metric} distance; re-ranking k1={cfg.eval.k1} "
-        f"k2={cfg.eval.k2} lambda={cfg.eval.lambda_value}",
+        f"k2={cfg.eval.k2} lambda={cfg.eval.lambda_value}, fed the same {cfg.eval.metric} distances "
+        f"(it squares them internally, METHOD.md 2.4)",
         f"wall time {seconds:.0f} s on {device}",
     ]
     report = write_report(Path(cfg.output_dir), title="Demo: OSM+CAA on synthetic MARS-layout data",
