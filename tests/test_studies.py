@@ -34,7 +34,7 @@ def test_study_config_changes_only_what_it_should(tmp_path):
 
 
 def test_aggregate_and_report(tmp_path):
-    results = {run_key(n, loss, s): {"rank1": 10 * s + 100 * n, "mAP": 5.0 + s, "suspect_precision": 50.0}
+    results = {run_key(n, loss, s): {"rank1": 10 * s + 100 * n, "mAP": 5.0 + s, "suspect_precision": 50.0, "suspect_precision_final": 40.0}
                for n in (0.0, 0.2) for loss in ("osm_caa", "triplet") for s in (0, 1, 2)}
     results = {k: ({kk: vv for kk, vv in v.items() if kk != "suspect_precision"} if "noise00" in k else v)
                for k, v in results.items()}
@@ -71,3 +71,34 @@ def test_rank_by_attention_orders_by_own_class_probability(monkeypatch):
     assert [r["index"] for r in rows] == list(np.argsort(a))
     assert [r["attention"] for r in rows] == pytest.approx(sorted(a), rel=1e-6)
     assert [r["name"] for r in rows[:2]] == ["t1", "t3"]  # filed under the other centre
+
+
+def test_rank_by_training_attention_lowest_first_undrawn_last():
+    from reid.data.tracklet import Tracklet
+    from reid.pipeline.suspects import rank_by_training_attention
+
+    train = [Tracklet(frames=("f",), pid=0, camid=0, name=f"t{i}") for i in range(4)]
+    sums = torch.tensor([1.6, 0.3, 0.0], dtype=torch.float64)  # t3 never drawn (shorter record)
+    counts = torch.tensor([2.0, 1.0, 0.0], dtype=torch.float64)  # t2 never drawn either
+    rows = rank_by_training_attention(train, sums, counts)
+    assert [r["name"] for r in rows] == ["t1", "t0", "t2", "t3"]
+    assert rows[0]["attention"] == pytest.approx(0.3) and rows[1]["attention"] == pytest.approx(0.8)
+    assert math.isnan(rows[2]["attention"]) and rows[2]["draws"] == 0
+
+
+def test_trainer_records_the_attention_the_loss_gave(tmp_path):
+    from reid.config import TrainConfig
+    from reid.engine.trainer import Trainer
+    from reid.losses import build_loss
+    from reid.models import build_model
+
+    torch.manual_seed(0)
+    model, _ = build_model(backbone="resnet18", init="random", allow_random_init=False, pooling="avg",
+                           embed_dim=8, num_classes=2)
+    criterion = build_loss([{"name": "osm_caa"}, {"name": "cross_entropy"}])
+    trainer = Trainer(model, criterion, TrainConfig(loss_level="frame"), tmp_path, torch.device("cpu"))
+    clips, pids = torch.randn(4, 2, 3, 32, 16), torch.tensor([0, 0, 1, 1])
+    trainer.run_step(clips, pids, torch.tensor([5, 1, 2, 5]))
+    a = criterion.last_attention.view(4, 2).mean(1).double()  # frame level: mean over each clip's frames
+    assert trainer.state.attention_count.tolist() == [0, 1, 1, 0, 0, 2]
+    torch.testing.assert_close(trainer.state.attention_sum[[1, 2, 5]], torch.stack([a[1], a[2], a[0] + a[3]]))

@@ -1,7 +1,9 @@
 #!/usr/bin/env python
 """Rank training tracklets by CAA attention (lowest first): a CSV and a contact sheet.
 
-python tools/suspects.py --config C --checkpoint outputs/run/checkpoint.pt [--top K]
+python tools/suspects.py --config C --checkpoint outputs/run/checkpoint.pt [--top K] [--source S]
+--source training (default when the run used CAA): the mean attention the loss gave each tracklet
+during training, recorded in the checkpoint; final: the final model's attention.
 On synthetic data the precision of the list against the injected wrong labels is printed.
 """
 
@@ -11,7 +13,9 @@ from pathlib import Path
 from reid.data.paths import resolve_dataset_dir
 from reid.pipeline.builders import load_data, load_trained_model, resolve_device
 from reid.pipeline.cli import base_parser, parse, run_main
-from reid.pipeline.suspects import contact_sheet, injected_wrong_labels, precision_at, rank_by_attention, write_csv
+from reid.engine.checkpoint import CheckpointError, load_checkpoint
+from reid.pipeline.suspects import (caa_enabled, contact_sheet, injected_wrong_labels, precision_at,
+                                    rank_by_attention, rank_by_training_attention, write_csv)
 
 
 def main(argv=None):
@@ -19,11 +23,21 @@ def main(argv=None):
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--top", type=int, default=0, help="tracklets on the contact sheet "
                         "(default: the number of injected wrong labels, else 40)")
+    parser.add_argument("--source", choices=("auto", "training", "final"), default="auto")
     args, cfg = parse(parser, argv)
     device = resolve_device(cfg.device)
     dataset = load_data(cfg)
-    model = load_trained_model(cfg, args.checkpoint).to(device)
-    rows = rank_by_attention(cfg, model, dataset.train, device)
+    state = load_checkpoint(args.checkpoint)
+    source = args.source
+    if source == "auto":
+        source = "training" if caa_enabled(cfg) and "attention_sum" in state else "final"
+    if source == "training":
+        if "attention_sum" not in state:
+            raise CheckpointError(f"{args.checkpoint} has no recorded training attention; use --source final")
+        rows = rank_by_training_attention(dataset.train, state["attention_sum"], state["attention_count"])
+    else:
+        model = load_trained_model(cfg, args.checkpoint).to(device)
+        rows = rank_by_attention(cfg, model, dataset.train, device)
     truth = None
     if cfg.data.name in ("synthetic", "mars"):
         truth = injected_wrong_labels(resolve_dataset_dir(cfg.data.root, "mars", "info"))
@@ -31,6 +45,7 @@ def main(argv=None):
     out = Path(cfg.output_dir)
     write_csv(out / "suspects.csv", rows, truth)
     contact_sheet(out / "suspects.png", rows[:k], dataset.train, truth)
+    print(f"attention source: {source}")
     print(f"wrote {out / 'suspects.csv'} ({len(rows)} training tracklets) and {out / 'suspects.png'} (lowest {k})")
     if truth:
         print(f"precision of the lowest {k} against the {len(truth)} injected wrong labels: "

@@ -41,6 +41,19 @@ def lr_factor(iteration: int, cfg: TrainConfig) -> float:
 class TrainState:
     iteration: int = 0
     history: list[dict] = field(default_factory=list)
+    # per training tracklet: sum and count of the CAA attention it received in the loss
+    attention_sum: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
+    attention_count: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
+
+    def record_attention(self, indices: torch.Tensor, attention: torch.Tensor) -> None:
+        """Add one batch's attention (B,) of the tracklets ``indices`` (B,)."""
+        need = int(indices.max()) + 1
+        if need > self.attention_sum.numel():
+            grow = need - self.attention_sum.numel()
+            self.attention_sum = torch.cat([self.attention_sum, torch.zeros(grow, dtype=torch.float64)])
+            self.attention_count = torch.cat([self.attention_count, torch.zeros(grow, dtype=torch.float64)])
+        self.attention_sum.index_add_(0, indices, attention.double())
+        self.attention_count.index_add_(0, indices, torch.ones_like(attention, dtype=torch.float64))
 
 
 class Trainer:
@@ -77,8 +90,12 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.output_dir / "checkpoint.pt"
 
-    def run_step(self, clips: torch.Tensor, pids: torch.Tensor) -> dict[str, float]:
-        """One optimisation step on a batch of clips (B, T, 3, H, W) with labels (B,)."""
+    def run_step(self, clips: torch.Tensor, pids: torch.Tensor, indices: torch.Tensor | None = None) -> dict[str, float]:
+        """One optimisation step on a batch of clips (B, T, 3, H, W) with labels (B,).
+
+        ``indices`` (B,), the clips' tracklet indices, lets the state record the CAA attention
+        each training tracklet receives (``tools/suspects.py`` ranks tracklets by it).
+        """
         clips, pids = clips.to(self.device, non_blocking=True), pids.to(self.device)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.cfg.amp):
             out = self.model(clips)
@@ -91,6 +108,9 @@ class Trainer:
                                       None if self.model.centre_bias is None else self.model.centre_bias.float())
         if not torch.isfinite(total):
             raise FloatingPointError(f"loss is {total.item()} at iteration {self.state.iteration}: {parts}")
+        attention = getattr(self.criterion, "last_attention", None)
+        if indices is not None and attention is not None:
+            self.state.record_attention(indices.cpu(), attention.detach().cpu().view(len(pids), -1).mean(1))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         self.scaler.step(self.optimizer)
@@ -106,6 +126,8 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "iteration": self.state.iteration,
             "history": self.state.history,
+            "attention_sum": self.state.attention_sum,
+            "attention_count": self.state.attention_count,
             "torch_rng": torch.get_rng_state(),
             **self.extra_state,
         })
@@ -136,6 +158,8 @@ class Trainer:
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
         self.state = TrainState(iteration=int(state["iteration"]), history=list(state.get("history", [])))
+        if "attention_sum" in state:
+            self.state.attention_sum, self.state.attention_count = state["attention_sum"], state["attention_count"]
         logger.info("resumed from %s at iteration %d", path, self.state.iteration)
 
     def train(self, batches, on_eval: Callable[[int], dict] | None = None) -> TrainState:
@@ -143,10 +167,10 @@ class Trainer:
         cfg = self.cfg
         self.model.train()
         start, window = time.perf_counter(), []
-        for clips, pids, _camids, _indices in batches:
+        for clips, pids, _camids, indices in batches:
             if self.state.iteration >= cfg.iterations:
                 break
-            parts = self.run_step(clips, pids)
+            parts = self.run_step(clips, pids, indices)
             self.state.iteration += 1
             it = self.state.iteration
             window.append(parts)

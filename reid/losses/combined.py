@@ -29,6 +29,15 @@ class CombinedLoss(nn.Module):
         self.terms = nn.ModuleDict({name: module for name, _, module in terms})
         self.weights: dict[str, float] = {name: float(weight) for name, weight, _ in terms}
 
+    @property
+    def last_attention(self) -> Tensor | None:
+        """Per-sample CAA attention ``(N,)`` of the last batch, from the first term that has one."""
+        for module in self.terms.values():
+            attention = getattr(module, "last_attention", None)
+            if attention is not None:
+                return attention
+        return None
+
     def forward(
         self, embeddings: Tensor, labels: Tensor, centres: Tensor, bias: Tensor | None = None
     ) -> tuple[Tensor, dict[str, float]]:

@@ -23,7 +23,8 @@ from reid.data.paths import resolve_dataset_dir
 from reid.eval.report import write_json, write_text
 from reid.pipeline.builders import load_data, resolve_device
 from reid.pipeline.evaluation import evaluate_model
-from reid.pipeline.suspects import injected_wrong_labels, precision_at, rank_by_attention
+from reid.pipeline.suspects import (caa_enabled, injected_wrong_labels, precision_at, rank_by_attention,
+                                    rank_by_training_attention)
 from reid.pipeline.training import run_training
 
 logger = logging.getLogger(__name__)
@@ -58,14 +59,17 @@ def run_one(cfg: Config) -> dict:
     """Train and evaluate one run; also the precision of its lowest-attention training tracklets."""
     start = time.perf_counter()
     dataset = load_data(cfg)
-    model, _ = run_training(cfg, dataset)
+    model, state = run_training(cfg, dataset)
     device = resolve_device(cfg.device)
     plain = evaluate_model(cfg, model, dataset.query, dataset.gallery, device, rerank_too=False)["plain"]
     out = {"rank1": plain["rank1"], "mAP": plain["mAP"], "seconds": time.perf_counter() - start}
     truth = injected_wrong_labels(resolve_dataset_dir(cfg.data.root, "mars", "info"))
     if truth:
         rows = rank_by_attention(cfg, model, dataset.train, device)
-        out["suspect_precision"] = 100.0 * precision_at(rows, truth, len(truth))
+        out["suspect_precision_final"] = 100.0 * precision_at(rows, truth, len(truth))
+        if caa_enabled(cfg):
+            rows = rank_by_training_attention(dataset.train, state.attention_sum, state.attention_count)
+            out["suspect_precision"] = 100.0 * precision_at(rows, truth, len(truth))
     return out
 
 
@@ -97,7 +101,7 @@ def aggregate(results: dict, noises: list[float], losses: list[str]) -> dict:
             prefix = f"noise{round(100 * noise):02d}/{loss}/"
             runs = [v for k, v in results.items() if k.startswith(prefix)]
             cell = {}
-            for metric in ("rank1", "mAP", "suspect_precision"):
+            for metric in ("rank1", "mAP", "suspect_precision", "suspect_precision_final"):
                 values = [r[metric] for r in runs if metric in r]
                 if values:
                     cell[metric] = (float(np.mean(values)), float(np.std(values)), len(values))
@@ -115,7 +119,10 @@ def write_study_report(path: Path, plot_path: Path, table: dict, noises: list[fl
 
     lines = ["# Outlier study", "", f"Command: `{command}`", ""]
     for metric, title in (("rank1", "Rank-1 (%)"), ("mAP", "mAP (%)"),
-                          ("suspect_precision", "Precision of the lowest-attention list at k = #wrong labels (%)")):
+                          ("suspect_precision", "Suspects: precision of the lowest mean training attention "
+                           "at k = #wrong labels (%) (runs with CAA)"),
+                          ("suspect_precision_final", "Suspects: precision of the lowest final-model attention "
+                           "at k = #wrong labels (%)")):
         lines += [f"## {title}", "", "| loss | " + " | ".join(f"{round(100 * n)} % wrong labels" for n in noises) + " |",
                   "|---|" + "---|" * len(noises)]
         for loss, row in table.items():

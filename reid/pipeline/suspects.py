@@ -1,9 +1,16 @@
-"""Suspect training tracklets: the ones a trained model's Class-Aware Attention trusts least.
+"""Suspect training tracklets: the ones Class-Aware Attention trusts least.
 
 A wrong label or an outlying tracklet sits far from its class centre, so its own-class
 probability, and with it the CAA attention a_i, is low. Ranking training tracklets by a_i
 (lowest first) gives a list to inspect; on synthetic data the injected wrong labels are known, so
 the precision of that list can be measured.
+
+Two sources of a_i:
+- ``training``: the mean attention the loss gave each tracklet over the whole run (recorded by
+  the trainer in the checkpoint). Late in training a network starts to memorise wrong labels,
+  which raises their final attention; the mean over the run is not fooled by that.
+- ``final``: the attention of the final model on each tracklet's test-time embedding (any loss;
+  also for checkpoints without recorded attention).
 """
 
 from __future__ import annotations
@@ -50,6 +57,28 @@ def rank_by_attention(cfg: Config, model: ReIDNet, train: list[Tracklet], device
     return [{"rank": r + 1, "index": int(i), "name": train[i].name, "pid": train[i].pid,
              "camid": train[i].camid, "frames": len(train[i]), "attention": float(a[i]),
              "p_own": float(p[i])} for r, i in enumerate(order)]
+
+
+def caa_enabled(cfg: Config) -> bool:
+    """Whether the config's loss has an osm_caa term with CAA switched on."""
+    return any(t.get("name") == "osm_caa" and t.get("caa", True) for t in cfg.loss.terms)
+
+
+def rank_by_training_attention(train: list[Tracklet], attention_sum: torch.Tensor,
+                               attention_count: torch.Tensor) -> list[dict]:
+    """Rows sorted by the mean attention each tracklet received during training (lowest first).
+
+    Tracklets never drawn during training have no attention; they are listed last with NaN.
+    """
+    total = torch.zeros(len(train), dtype=torch.float64)
+    count = torch.zeros(len(train), dtype=torch.float64)
+    n = min(len(train), attention_sum.numel())
+    total[:n], count[:n] = attention_sum[:n].double(), attention_count[:n].double()
+    mean = torch.where(count > 0, total / count.clamp(min=1), torch.tensor(float("nan"), dtype=torch.float64)).numpy()
+    order = np.argsort(np.where(np.isnan(mean), np.inf, mean), kind="stable")
+    return [{"rank": r + 1, "index": int(i), "name": train[i].name, "pid": train[i].pid,
+             "camid": train[i].camid, "frames": len(train[i]), "attention": float(mean[i]),
+             "draws": int(count[i])} for r, i in enumerate(order)]
 
 
 def injected_wrong_labels(dataset_dir: Path) -> set[str] | None:
