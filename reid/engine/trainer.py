@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -188,6 +187,6 @@ class Trainer:
             if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
                 self.save()
         self.save()
-        if self.state.iteration < cfg.iterations and not math.isinf(cfg.iterations):
+        if self.state.iteration < cfg.iterations:
             logger.warning("batches ran out at iteration %d of %d", self.state.iteration, cfg.iterations)
         return self.state
