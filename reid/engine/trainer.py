@@ -83,7 +83,7 @@ class Trainer:
         self.extra_state = extra_state or {}
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
-            self.model._channels_last = True
+            self.model.channels_last = True
 
     @property
     def checkpoint_path(self) -> Path:

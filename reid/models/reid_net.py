@@ -32,6 +32,7 @@ class ReIDNet(nn.Module):
         self.backbone = backbone
         self.embed = nn.Linear(feat_dim, embed_dim) if embed_dim else nn.Identity()
         self.dim = embed_dim or feat_dim
+        self.channels_last = False  # feed frames to the backbone in channels_last (set by the trainer)
         self.pool = POOLINGS[pooling](self.dim)
         self.classifier = nn.Linear(self.dim, max(num_classes, 1), bias=classifier_bias)
         nn.init.normal_(self.classifier.weight, std=0.001)
@@ -49,7 +50,7 @@ class ReIDNet(nn.Module):
     def forward(self, clips: torch.Tensor) -> ReIDOutput:  # (B, T, 3, H, W)
         b, t = clips.shape[:2]
         frames = clips.flatten(0, 1)  # (B*T, 3, H, W)
-        if clips.is_contiguous(memory_format=torch.channels_last) or getattr(self, "_channels_last", False):
+        if self.channels_last:
             frames = frames.contiguous(memory_format=torch.channels_last)
         feats = self.backbone(frames)  # (B*T, F)
         frame_emb = self.embed(feats).view(b, t, -1)  # (B, T, D)

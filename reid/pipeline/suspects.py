@@ -36,6 +36,13 @@ from reid.pipeline.evaluation import embed
 logger = logging.getLogger(__name__)
 
 
+def _rows(train: list[Tracklet], order: np.ndarray, attention: np.ndarray, **columns: np.ndarray) -> list[dict]:
+    """One CSV row per tracklet in ``order``: rank, identity, attention and extra per-tracklet columns."""
+    return [{"rank": r + 1, "index": int(i), "name": train[i].name, "pid": train[i].pid, "camid": train[i].camid,
+             "frames": len(train[i]), "attention": float(attention[i]),
+             **{k: v[i].item() for k, v in columns.items()}} for r, i in enumerate(order)]
+
+
 def attention_variant(cfg: Config) -> str:
     """The CAA variant of the config's osm_caa loss term (``official`` when there is none)."""
     for term in cfg.loss.terms:
@@ -53,10 +60,7 @@ def rank_by_attention(cfg: Config, model: ReIDNet, train: list[Tracklet], device
     loss = OSMCAALoss(variant=attention_variant(cfg))
     a = loss.attention(feats, labels, centres, bias).numpy()
     p = own_class_probability(feats, labels, centres, bias).numpy()
-    order = np.argsort(a, kind="stable")
-    return [{"rank": r + 1, "index": int(i), "name": train[i].name, "pid": train[i].pid,
-             "camid": train[i].camid, "frames": len(train[i]), "attention": float(a[i]),
-             "p_own": float(p[i])} for r, i in enumerate(order)]
+    return _rows(train, np.argsort(a, kind="stable"), a, p_own=p)
 
 
 def caa_enabled(cfg: Config) -> bool:
@@ -76,9 +80,7 @@ def rank_by_training_attention(train: list[Tracklet], attention_sum: torch.Tenso
     total[:n], count[:n] = attention_sum[:n].double(), attention_count[:n].double()
     mean = torch.where(count > 0, total / count.clamp(min=1), torch.tensor(float("nan"), dtype=torch.float64)).numpy()
     order = np.argsort(np.where(np.isnan(mean), np.inf, mean), kind="stable")
-    return [{"rank": r + 1, "index": int(i), "name": train[i].name, "pid": train[i].pid,
-             "camid": train[i].camid, "frames": len(train[i]), "attention": float(mean[i]),
-             "draws": int(count[i])} for r, i in enumerate(order)]
+    return _rows(train, order, mean, draws=count.numpy().astype(int))
 
 
 def injected_wrong_labels(dataset_dir: Path) -> set[str] | None:
