@@ -117,3 +117,42 @@ def test_bad_input() -> None:
         rerank(np.ones((3, 0)), q_q, np.ones((0, 0)))
     with pytest.raises(ValueError, match="metric='hamming'"):
         rerank_features(np.ones((2, 3)), np.ones((4, 3)), "hamming")
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_collapsed_features_stay_finite(metric: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Every item identical (a collapsed model): all distances 0, the reference gives 0/0 = NaN."""
+    x = np.tile(np.array([[0.3, -1.0, 2.0, 0.5]], dtype=np.float32), (40, 1))
+    d = np.zeros((40, 40), dtype=np.float32)
+    with caplog.at_level("WARNING", logger="reid.eval.rerank"):
+        for out in (rerank(*blocks(d, 10)), rerank_features(x[:10], x[10:], metric)):
+            assert out.shape == (10, 30) and np.isfinite(out).all()
+    warnings = [r for r in caplog.records if "distance 0 from every item" in r.getMessage()]
+    assert len(warnings) >= 1 and all(r.getMessage().count("\n") == 0 for r in warnings)
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(rerank_reference(*blocks(d, 10))).any()  # what the fix is about
+
+
+def test_one_zero_column_keeps_the_others_exact() -> None:
+    """A single degenerate item: every other column normalises as the reference does."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((60, 6))
+    d = pairwise_distance(x, x, "euclidean")
+    d[:, 3] = 0.0  # item 3 (a query) is at distance 0 from everything, in its column only
+    q_g, q_q, g_g = blocks(d, 15)
+    ours = rerank(q_g, q_q, g_g, k1=6, k2=3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref = rerank_reference(q_g, q_q, g_g, 6, 3, 0.3)
+    assert np.isfinite(ours).all()
+    finite = np.isfinite(ref)
+    assert finite.sum() > 0.5 * ref.size
+    np.testing.assert_allclose(ours[finite], ref[finite], atol=1e-5)
+
+
+def test_duplicate_features_equal_reference() -> None:
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((30, 5))
+    x = np.concatenate([x, x[:20]])  # 20 exact duplicates: zero distances, no zero column
+    d = pairwise_distance(x, x, "euclidean")
+    np.testing.assert_allclose(rerank(*blocks(d, 12), k1=5, k2=2),
+                               rerank_reference(*blocks(d, 12), 5, 2, 0.3), atol=1e-5)

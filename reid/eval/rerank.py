@@ -132,9 +132,15 @@ def _square32(x: np.ndarray) -> np.ndarray:
 
 
 def _initial_ranks(src: Any, num: int, cuts: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """First ``num`` columns of R (N, num) int64 and the column maxima of float32(O²) (N,)."""
+    """First ``num`` columns of R (N, num) int64 and the column maxima of float32(O²) (N,).
+
+    A column whose maximum is 0 (the item is at distance 0 from all items) gets the divisor 1:
+    its normalised distances are then 0, the limit of every nearby non-degenerate input, where the
+    reference would divide 0 by 0 and return NaN.
+    """
     n = src.nq + src.ng
     ranks, colmax = np.empty((n, num), dtype=np.int64), np.empty(n, dtype=np.float32)
+    zero = np.zeros(n, dtype=bool)
     step = max(1, _CHUNK_ELEMENTS // n)
     bounds = [(c, min(c + step, src.nq)) for c in range(0, src.nq, step)]
     bounds += [(c, min(c + step, n)) for c in range(src.nq, n, step)]
@@ -146,6 +152,8 @@ def _initial_ranks(src: Any, num: int, cuts: tuple[int, ...]) -> tuple[np.ndarra
             raise ValueError(f"the distance matrices have NaN or inf (in column {c0}..{c1 - 1} "
                              "of [[q_q, q_g], [q_gᵀ, g_g]]); expected finite distances")
         colmax[c0:c1] = _square32(np.maximum(high, -low).astype(cols.dtype))
+        zero[c0:c1] = colmax[c0:c1] == 0
+        colmax[c0:c1][zero[c0:c1]] = 1.0  # an all-zero column: D's row is 0, not 0/0
         rows = np.arange(c1 - c0)[:, None]
         if num + 1 <= n:
             key = t if low.min() >= 0 else t.abs()
@@ -159,6 +167,10 @@ def _initial_ranks(src: Any, num: int, cuts: tuple[int, ...]) -> tuple[np.ndarra
             ties = np.ones(c1 - c0, dtype=bool)
         for r in np.flatnonzero(ties):  # same call as the reference decides tied cuts
             ranks[c0 + r] = np.argsort(_square32(cols[r]) / colmax[c0 + r])[:num]
+    if zero.any():
+        logger.warning("re-ranking: %d of %d items are at distance 0 from every item (identical "
+                       "features, e.g. a collapsed model); their normalised distances are 0",
+                       int(zero.sum()), n)
     return ranks, colmax
 
 
