@@ -45,12 +45,13 @@ class DataConfig:
 class SyntheticConfig:
     """How the synthetic MARS-layout data is generated when data.name is ``synthetic``."""
 
-    preset: str = "demo"  # demo | tiny (reid/data/synthetic.py PRESETS)
+    preset: str = "demo"  # demo | hard | study | tiny (reid/data/synthetic.py PRESETS)
     seed: int = 0
-    wrong_labels: float = 0.0  # fraction of training tracklets filed under another identity
-    occlusion: float = 0.0  # fractions of identity frames with each injected outlier
-    blur: float = 0.0
-    truncation: float = 0.0
+    # None: the preset's value
+    wrong_labels: float | None = None  # fraction of training tracklets filed under another identity
+    occlusion: float | None = None  # fractions of identity frames with each injected outlier
+    blur: float | None = None
+    truncation: float | None = None
 
 
 @dataclass
@@ -70,11 +71,20 @@ class TrainConfig:
     lr: float = 3.5e-4
     weight_decay: float = 5e-4
     momentum: float = 0.9
-    warmup_iters: int = 0
-    lr_steps: list[int] = field(default_factory=list)
+    # The schedule is written in fractions of ``iterations``, so ``train.iterations=N`` alone gives
+    # a coherent run of N iterations: linear warmup over the first ``warmup`` of them, then
+    # ``schedule``: ``step`` (lr x lr_gamma at each fraction in lr_steps; none = constant) or
+    # ``cosine`` (half a cosine from lr down to lr x min_lr_factor at the last iteration).
+    warmup: float = 0.0
+    schedule: str = "step"  # step | cosine
+    lr_steps: list[float] = field(default_factory=list)
     lr_gamma: float = 0.1
+    min_lr_factor: float = 0.0
     loss_level: str = "clip"  # clip | frame (METHOD.md 1.4)
-    amp: bool = False
+    # fp32 | bf16 | fp16 | auto. auto: fp16 autocast on CUDA; on CPU bf16 only where the CPU has
+    # native bf16 and a timed probe of the real batch finds it faster, else fp32 (bf16 is emulated,
+    # ~20x slower, on CPUs without avx512_bf16 / amx).
+    precision: str = "fp32"
     channels_last: bool = False
     log_every: int = 20
     eval_every: int = 0  # 0: evaluate only at the end
@@ -125,7 +135,15 @@ def _check_type(value: Any, annotation: Any, key: str) -> Any:
             raise ConfigError(f"config key {key!r}: expected a list, got {value!r}")
         (item_type,) = typing.get_args(annotation) or (Any,)
         return [_check_type(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
-    if annotation is Any or origin in (typing.Union, types.UnionType):
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:  # X | None
+            return _check_type(value, rest[0], key)
+        return value
+    if annotation is Any:
         return value
     if annotation is dict:
         if not isinstance(value, dict):
@@ -142,6 +160,13 @@ def _check_type(value: Any, annotation: Any, key: str) -> Any:
     return value
 
 
+#: Keys of earlier versions: an old config gets told what replaced them.
+_RENAMED = {
+    "train.warmup_iters": "train.warmup (a fraction of train.iterations, e.g. 0.05)",
+    "train.amp": "train.precision (auto, fp32, bf16 or fp16)",
+}
+
+
 def _build(cls: type, data: dict, prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"config section {prefix.rstrip('.') or '<top>'!r}: expected a mapping, got {data!r}")
@@ -149,6 +174,8 @@ def _build(cls: type, data: dict, prefix: str) -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in data.items():
+        if f"{prefix}{key}" in _RENAMED:
+            raise ConfigError(f"config key '{prefix}{key}' was replaced by {_RENAMED[prefix + key]}")
         if key not in names:
             near = difflib.get_close_matches(str(key), names, n=1)
             hint = f"; did you mean '{prefix}{near[0]}'?" if near else f"; valid keys: {', '.join(names)}"

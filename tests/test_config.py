@@ -28,7 +28,9 @@ def test_unknown_section():
 @pytest.mark.parametrize("data, key", [
     ({"train": {"iterations": "ten"}}, "train.iterations"),
     ({"train": {"iterations": 1.5}}, "train.iterations"),
-    ({"train": {"amp": "yes"}}, "train.amp"),
+    ({"train": {"channels_last": "yes"}}, "train.channels_last"),
+    ({"train": {"amp": True}}, "train.amp' was replaced by train.precision"),
+    ({"train": {"warmup_iters": 100}}, "train.warmup_iters' was replaced by train.warmup"),
     ({"train": {"lr_steps": 3}}, "train.lr_steps"),
     ({"data": {"name": 3}}, "data.name"),
     ({"data": 5}, "data"),
@@ -45,10 +47,10 @@ def test_int_to_float_allowed():
 def test_overrides_parse_yaml_values(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("train:\n  iterations: 5\n")
-    cfg = load_config(path, ["train.iterations=7", "train.lr_steps=[1, 2]", "data.root=/x/y",
+    cfg = load_config(path, ["train.iterations=7", "train.lr_steps=[0.5, 0.75]", "data.root=/x/y",
                              "loss.terms=[{name: triplet, weight: 0.5}]"])
     assert cfg.train.iterations == 7
-    assert cfg.train.lr_steps == [1, 2]
+    assert cfg.train.lr_steps == [0.5, 0.75]
     assert cfg.data.root == "/x/y"
     assert cfg.loss.terms == [{"name": "triplet", "weight": 0.5}]
 

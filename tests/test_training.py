@@ -24,11 +24,49 @@ def tiny_config(tmp_path, out, *extra):
 
 
 def test_lr_schedule():
-    cfg = TrainConfig(warmup_iters=10, lr_steps=[20, 30], lr_gamma=0.5)
+    cfg = TrainConfig(iterations=100, warmup=0.1, lr_steps=[0.2, 0.3], lr_gamma=0.5)
     assert lr_factor(0, cfg) == pytest.approx(0.1)
     assert lr_factor(9, cfg) == 1.0
+    assert lr_factor(19, cfg) == 1.0
     assert lr_factor(20, cfg) == 0.5
     assert lr_factor(35, cfg) == 0.25
+
+
+def test_schedule_scales_with_the_run():
+    """The same fractions give the same shape at any length: iterations=N alone is coherent."""
+    for n in (50, 510, 30000):
+        cfg = TrainConfig(iterations=n, warmup=0.1, lr_steps=[0.5], lr_gamma=0.1)
+        assert lr_factor(n // 10 - 1, cfg) == 1.0 and lr_factor(n // 10 - 2, cfg) < 1.0
+        assert lr_factor(n // 2 - 1, cfg) == 1.0 and lr_factor(n // 2, cfg) == pytest.approx(0.1)
+
+
+def test_cosine_schedule_against_the_formula():
+    import math
+
+    cfg = TrainConfig(iterations=101, warmup=0.0, schedule="cosine", min_lr_factor=0.01)
+    assert lr_factor(0, cfg) == pytest.approx(1.0)
+    assert lr_factor(50, cfg) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert lr_factor(100, cfg) == pytest.approx(0.01)
+    for it in range(101):
+        assert lr_factor(it, cfg) == pytest.approx(0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * it / 100)))
+    warm = TrainConfig(iterations=110, warmup=0.1, schedule="cosine")
+    assert lr_factor(4, warm) == pytest.approx(5 / 11)
+    assert lr_factor(11, warm) == pytest.approx(1.0) and lr_factor(109, warm) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("lr_steps", [12000.0], r"train\.lr_steps.*fraction"), ("warmup", 1000.0, r"train\.warmup.*fraction"),
+    ("schedule", "linear", r"train\.schedule"), ("min_lr_factor", 2.0, r"train\.min_lr_factor"),
+    ("precision", "fp8", r"train\.precision"),
+])
+def test_bad_schedule_and_precision_values(tmp_path, key, value, match):
+    from reid.errors import ConfigError
+
+    model, _ = build_model(backbone="resnet18", init="random", allow_random_init=False, pooling="avg",
+                           embed_dim=8, num_classes=2)
+    with pytest.raises(ConfigError, match=match):
+        Trainer(model, build_loss([{"name": "cross_entropy"}]), TrainConfig(**{key: value}), tmp_path,
+                torch.device("cpu"))
 
 
 @pytest.mark.parametrize("level", ["clip", "frame"])

@@ -18,8 +18,13 @@ def main(argv=None):
     model, state = run_training(cfg, dataset)
     if not args.no_eval:
         results = evaluate_model(cfg, model, dataset.query, dataset.gallery, resolve_device(cfg.device))
+        timed = max(state.steps_timed, 1)
+        training = {"iterations": state.iteration, "step_seconds": round(state.step_seconds, 3),
+                    "seconds_per_iteration": round(state.step_seconds / timed, 4)}
         report = write_report(cfg.output_dir, title=f"Training run on {cfg.data.name}", results=results,
-                              notes=[f"{state.iteration} iterations"], history=state.history)
+                              notes=[f"{state.iteration} iterations, {training['seconds_per_iteration']:.3f} s "
+                                     "per iteration (loading included)"],
+                              history=state.history, extra={"training": training})
         print(f"report: {report}")
 
 

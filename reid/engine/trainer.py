@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from torch import nn
 from reid.config import TrainConfig, check_choice
 from reid.errors import ConfigError
 from reid.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from reid.engine.precision import Precision, probe_faster, resolve_precision
 from reid.models.reid_net import ReIDNet
 
 logger = logging.getLogger(__name__)
@@ -30,16 +32,43 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=True)
 
 
+def check_schedule(cfg: TrainConfig) -> None:
+    """Raise ConfigError naming the first schedule key outside its range."""
+    check_choice(cfg.schedule, ("step", "cosine"), "train.schedule")
+    if cfg.iterations < 1:
+        raise ConfigError(f"config key 'train.iterations': {cfg.iterations} must be >= 1")
+    if not 0.0 <= cfg.warmup < 1.0:
+        raise ConfigError(f"config key 'train.warmup': {cfg.warmup} must be a fraction of train.iterations in [0, 1)")
+    for f in cfg.lr_steps:
+        if not 0.0 < f < 1.0:
+            raise ConfigError(f"config key 'train.lr_steps': {f} must be a fraction of train.iterations in (0, 1), "
+                              "e.g. [0.4, 0.7]")
+    if not 0.0 <= cfg.min_lr_factor <= 1.0:
+        raise ConfigError(f"config key 'train.min_lr_factor': {cfg.min_lr_factor} must be in [0, 1]")
+
+
 def lr_factor(iteration: int, cfg: TrainConfig) -> float:
-    """Linear warmup over ``warmup_iters``, then ``lr_gamma`` at each of ``lr_steps``."""
-    warm = min(1.0, (iteration + 1) / cfg.warmup_iters) if cfg.warmup_iters > 0 else 1.0
-    return warm * cfg.lr_gamma ** sum(iteration >= s for s in cfg.lr_steps)
+    """The lr multiplier of 0-based ``iteration``: warmup, then the step or cosine schedule.
+
+    All positions are fractions of ``cfg.iterations`` (a step at fraction f applies from iteration
+    round(f * iterations) on); the linear warmup goes from 1/W to 1 over W = round(warmup *
+    iterations) iterations.
+    """
+    n = cfg.iterations
+    warm = round(cfg.warmup * n)
+    factor = min(1.0, (iteration + 1) / warm) if warm > 0 else 1.0
+    if cfg.schedule == "cosine":
+        t = min(1.0, max(0, iteration - warm) / max(1, n - 1 - warm))
+        return factor * (cfg.min_lr_factor + (1 - cfg.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * t)))
+    return factor * cfg.lr_gamma ** sum(iteration >= round(f * n) for f in cfg.lr_steps)
 
 
 @dataclass
 class TrainState:
     iteration: int = 0
     history: list[dict] = field(default_factory=list)
+    step_seconds: float = 0.0  # wall time inside training steps (loading included, evaluation not)
+    steps_timed: int = 0  # iterations that step_seconds covers (a resumed run: since the resume)
     # per training tracklet: sum and count of the CAA attention it received in the loss
     attention_sum: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
     attention_count: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
@@ -73,17 +102,29 @@ class Trainer:
         if cfg.loss_level == "frame" and any(p.requires_grad for p in model.pool.parameters()):
             raise ConfigError("train.loss_level=frame trains no temporal pooling weights: use model.pooling=avg "
                               "(the paper's setup) or loss_level=clip")
+        check_schedule(cfg)
         self.model, self.criterion, self.cfg, self.device = model, criterion, cfg, device
         self.output_dir = Path(output_dir)
         self.optimizer = build_optimizer(model, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: lr_factor(it, cfg))
-        self.amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp and device.type == "cuda")
+        self.precision: Precision = resolve_precision(cfg.precision, device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision.name == "fp16")
         self.state = TrainState()
         self.extra_state = extra_state or {}
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
             self.model.channels_last = True
+
+    def describe(self) -> str:
+        """One line: what arithmetic, memory format and threads the steps run with."""
+        threads = f"{torch.get_num_threads()} threads" if self.device.type == "cpu" else str(self.device)
+        return (f"device {self.device.type}, precision {self.precision.name} ({self.precision.reason}), "
+                f"memory format {'channels_last' if self.cfg.channels_last else 'contiguous'}, {threads}")
+
+    def _settle_precision(self, clips: torch.Tensor) -> None:
+        """``auto`` on a CPU with native bf16: time both precisions on the first real batch."""
+        if self.precision.reason == "probe":
+            self.precision = probe_faster(self.model, clips.to(self.device))
 
     @property
     def checkpoint_path(self) -> Path:
@@ -96,7 +137,8 @@ class Trainer:
         each training tracklet receives (``tools/suspects.py`` ranks tracklets by it).
         """
         clips, pids = clips.to(self.device, non_blocking=True), pids.to(self.device)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.cfg.amp):
+        dtype = self.precision.dtype
+        with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             out = self.model(clips)
         if self.cfg.loss_level == "frame":  # every frame is a sample (the paper's MARS setup)
             emb = out.frame_embeddings.flatten(0, 1)
@@ -165,17 +207,24 @@ class Trainer:
         """Consume ``batches`` until ``cfg.iterations``; checkpoint and evaluate on schedule."""
         cfg = self.cfg
         self.model.train()
-        start, window = time.perf_counter(), []
+        window: list[dict] = []
+        tick = time.perf_counter()
         for clips, pids, _camids, indices in batches:
             if self.state.iteration >= cfg.iterations:
                 break
+            if not window and self.state.steps_timed == 0:
+                self._settle_precision(clips)
+                logger.info(self.describe())
             parts = self.run_step(clips, pids, indices)
             self.state.iteration += 1
             it = self.state.iteration
+            now = time.perf_counter()
+            self.state.step_seconds += now - tick  # waiting for the batch + the step itself
+            self.state.steps_timed += 1
             window.append(parts)
             if it % cfg.log_every == 0 or it == cfg.iterations:
                 mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-                rate = it / max(time.perf_counter() - start, 1e-9)
+                rate = self.state.steps_timed / max(self.state.step_seconds, 1e-9)
                 record = {"iteration": it, "lr": self.optimizer.param_groups[0]["lr"], **mean}
                 self.state.history.append(record)
                 logger.info("it %d/%d  %s  lr %.2e  (%.2f it/s)", it, cfg.iterations,
@@ -186,6 +235,7 @@ class Trainer:
                 self.model.train()
             if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
                 self.save()
+            tick = time.perf_counter()  # evaluation and checkpoint writes are not step time
         self.save()
         if self.state.iteration < cfg.iterations:
             logger.warning("batches ran out at iteration %d of %d", self.state.iteration, cfg.iterations)

@@ -1,0 +1,68 @@
+"""train.precision: never emulated arithmetic by default, and the log says what runs."""
+
+import logging
+
+import pytest
+import torch
+
+from reid.config import TrainConfig
+from reid.engine.precision import cpu_flags, cpu_has_native_bf16, probe_faster, resolve_precision
+from reid.engine.trainer import Trainer
+from reid.errors import ConfigError
+from reid.losses import build_loss
+from reid.models import build_model
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+def test_cpu_flags_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: X\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n\n"
+                    "processor\t: 1\nflags\t\t: fpu\n")
+    assert cpu_flags(info) == {"fpu", "sse", "avx2", "avx512f", "avx512_bf16"}
+    assert cpu_has_native_bf16(cpu_flags(info))
+    assert not cpu_has_native_bf16({"avx2", "fma", "avx512f"})
+    assert cpu_has_native_bf16({"amx_bf16"})
+    assert cpu_flags(tmp_path / "missing") == set()
+
+
+def test_resolution_table(caplog):
+    assert resolve_precision("auto", CPU, native_bf16=False).name == "fp32"
+    assert "no native bf16" in resolve_precision("auto", CPU, native_bf16=False).reason
+    assert resolve_precision("auto", CPU, native_bf16=True).reason == "probe"
+    assert resolve_precision("auto", CUDA, native_bf16=False).name == "fp16"
+    assert resolve_precision("fp32", CPU, native_bf16=True).dtype is None
+    assert resolve_precision("bf16", CUDA).dtype is torch.bfloat16
+    with caplog.at_level(logging.WARNING, logger="reid.engine.precision"):
+        assert resolve_precision("bf16", CPU, native_bf16=False).name == "bf16"
+    assert any("emulated" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ConfigError, match="fp16 is for CUDA"):
+        resolve_precision("fp16", CPU)
+    with pytest.raises(ConfigError, match="train.precision"):
+        resolve_precision("half", CPU)
+
+
+def test_probe_leaves_the_model_untouched():
+    torch.manual_seed(0)
+    model, _ = build_model(backbone="resnet18", init="random", allow_random_init=False, pooling="avg",
+                           embed_dim=8, num_classes=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    choice = probe_faster(model, torch.randn(2, 2, 3, 32, 16), steps=1)
+    assert choice.name in ("fp32", "bf16") and "bf16" in choice.reason and "fp32" in choice.reason
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0, msg=k)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_first_log_line_states_the_setup(tmp_path, caplog):
+    model, _ = build_model(backbone="resnet18", init="random", allow_random_init=False, pooling="avg",
+                           embed_dim=8, num_classes=2)
+    trainer = Trainer(model, build_loss([{"name": "cross_entropy"}]),
+                      TrainConfig(iterations=1, precision="fp32", checkpoint_every=0), tmp_path, CPU)
+    batch = (torch.randn(2, 2, 3, 32, 16), torch.tensor([0, 1]), torch.tensor([0, 0]), torch.tensor([0, 1]))
+    with caplog.at_level(logging.INFO, logger="reid.engine.trainer"):
+        trainer.train(iter([batch]))
+    first = caplog.records[0].getMessage()
+    assert "precision fp32" in first and "memory format contiguous" in first
+    assert f"{torch.get_num_threads()} threads" in first
+    assert trainer.state.steps_timed == 1 and trainer.state.step_seconds > 0
