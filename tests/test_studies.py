@@ -26,7 +26,7 @@ def test_study_config_changes_only_what_it_should(tmp_path):
     assert cfg.data.root == f"{tmp_path}/d/noise10"
     assert cfg.output_dir == f"{tmp_path}/o/noise10/triplet/seed2"
     assert [t["name"] for t in cfg.loss.terms] == ["triplet", "cross_entropy"]
-    assert base.seed == 0 and base.synthetic.wrong_labels == 0.0  # the base is not mutated
+    assert base.seed == 0 and base.synthetic.wrong_labels is None  # the base is not mutated (None: the preset's)
     from reid.losses import build_loss
 
     for terms in STUDY_LOSSES.values():

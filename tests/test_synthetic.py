@@ -159,7 +159,7 @@ def test_invalid_parameters(tmp_path: Path, key: str, value: object) -> None:
 def test_refuses_existing_output_and_unknown_names(tiny: Path) -> None:
     with pytest.raises(ConfigError, match="already exists"):
         generate(tiny.parent, PRESETS["tiny"])
-    with pytest.raises(ConfigError, match="valid presets: demo, study, tiny"):
+    with pytest.raises(ConfigError, match="valid presets: demo, hard, study, tiny"):
         preset("huge")
     with pytest.raises(ConfigError, match="'num_ids'"):
         preset("tiny", num_ids=3)
@@ -179,3 +179,31 @@ def test_cli(tmp_path: Path) -> None:
     assert m["counts"]["junk_tracklets"] == 4 and m["params"]["wrong_labels"] == 0.1
     _, test = _split(tmp_path / "mars", "test")
     assert set((test[:, 1] - test[:, 0] + 1).astype(int)) <= {2, 3}
+
+
+def test_hard_options_change_only_what_they_name() -> None:
+    """Outfits, casts, jitter and scale drift draw from their own streams: the plan stays the same."""
+    from reid.data.synthetic_layout import _OUTFIT_FIELDS, build_world
+
+    plain = build_world(preset("tiny"))
+    hard = build_world(preset("tiny", outfits=2, colour_cast=2.0, jitter=0.05, scale_change=0.2))
+    assert [(t.name, t.length, t.camera) for t in plain.tracks] == [(t.name, t.length, t.camera) for t in hard.tracks]
+    assert plain.queries == hard.queries
+    outfits = {tuple(getattr(p, f) for f in _OUTFIT_FIELDS) for p in hard.persons[:11]}  # the 6 + 5 identities
+    assert len(outfits) <= 2  # identities share clothing colours and patterns
+    assert [(p.build, p.hair, p.bag) for p in plain.persons] == [(p.build, p.hair, p.bag) for p in hard.persons]
+    gains = [np.abs(c.lut[200, 0].astype(int) - 200).mean() for c in plain.cameras]
+    stronger = [np.abs(c.lut[200, 0].astype(int) - 200).mean() for c in hard.cameras]
+    assert np.mean(stronger) > np.mean(gains)
+
+
+def test_hard_preset_generates_with_jitter_and_drift(tmp_path: Path) -> None:
+    base = generate(tmp_path / "a", preset("tiny"))
+    moved = generate(tmp_path / "b", preset("tiny", jitter=0.05, scale_change=0.3))
+    names = sorted(p.relative_to(base) for p in base.rglob("*.jpg"))
+    assert names == sorted(p.relative_to(moved) for p in moved.rglob("*.jpg"))
+    differ = sum(not np.array_equal(cv2.imread(str(base / n)), cv2.imread(str(moved / n))) for n in names[:40])
+    assert differ > 20
+    hard = PRESETS["hard"]
+    assert hard.num_train_ids == 100 and hard.num_test_ids == 60 and hard.outfits > 0
+    assert hard.occlusion > 0 and hard.blur > 0 and hard.jitter > 0 and hard.scale_change > 0

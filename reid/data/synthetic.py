@@ -58,6 +58,11 @@ class SyntheticConfig:
     truncation: float = 0.0
     wrong_labels: float = 0.0
     jpeg_quality: int = 90
+    # Harder worlds (all off by default, and then the output is as before, byte for byte):
+    outfits: int = 0  # > 0: identities wear one of this many shared outfits (colours and pattern)
+    colour_cast: float = 1.0  # scales each camera's deviation from a neutral colour response
+    jitter: float = 0.0  # per-frame detection box jitter, std as a fraction of the crop size
+    scale_change: float = 0.0  # a tracklet's person scale drifts by up to this fraction
 
     def validate(self) -> None:
         """Raise ConfigError naming the first parameter outside its valid range."""
@@ -76,6 +81,10 @@ class SyntheticConfig:
             ("height", self.height >= 32 and self.height % 2 == 0, "an even number >= 32"),
             ("width", self.width >= 16 and self.width % 2 == 0, "an even number >= 16"),
             ("jpeg_quality", 1 <= self.jpeg_quality <= 100, "in 1..100"),
+            ("outfits", self.outfits >= 0, ">= 0 (0: every identity dresses on its own)"),
+            ("colour_cast", 0.0 <= self.colour_cast <= 3.0, "in [0, 3]"),
+            ("jitter", 0.0 <= self.jitter <= 0.2, "in [0, 0.2]"),
+            ("scale_change", 0.0 <= self.scale_change <= 0.5, "in [0, 0.5]"),
         ]
         checks += [(k, 0.0 <= getattr(self, k) <= 1.0, "a fraction in [0, 1]")
                    for k in ("occlusion", "blur", "truncation", "wrong_labels")]
@@ -94,6 +103,11 @@ PRESETS: dict[str, SyntheticConfig] = {
     # The outlier study's size: 40 + 40 ids at 128x64, short tracklets (many runs on 2 CPU cores).
     "study": SyntheticConfig(num_train_ids=40, num_test_ids=40, tracklet_length=(6, 16), num_distractors=20,
                              num_junk=10, height=128, width=64),
+    # Hard: 100 + 60 ids who share 16 outfits (only build, hair, skin, bag and shoes tell many apart),
+    # strong camera colour casts, occluders, motion blur, truncated boxes, box jitter, scale drift.
+    "hard": SyntheticConfig(num_train_ids=100, num_test_ids=60, tracklet_length=(8, 20), num_distractors=30,
+                            num_junk=15, occlusion=0.12, blur=0.12, truncation=0.06, outfits=16,
+                            colour_cast=1.8, jitter=0.03, scale_change=0.15),
 }
 
 
@@ -163,6 +177,8 @@ def _render_track(index: int) -> None:
     cam = world.cameras[track.camera - 1]
     h, w = cfg.height, cfg.width
     rng = np.random.default_rng([cfg.seed, 7, index])
+    hard = np.random.default_rng([cfg.seed, 8, index])  # jitter and scale drift: not the main stream
+    growth = hard.uniform(-cfg.scale_change, cfg.scale_change) if cfg.scale_change else 0.0
     bg_h, bg_w = cam.background.shape[:2]
     oy = int(rng.integers(0, bg_h - h + 1))
     ox = int(rng.integers(w // 2, bg_w - w - w // 2 + 1))
@@ -184,7 +200,10 @@ def _render_track(index: int) -> None:
         if person is not None:
             cx = w / 2 + dx0 + rng.normal(0.0, 0.01 * w)
             foot = foot0 + rng.normal(0.0, 0.006 * h)
-            draw_person(frame, person, cx=cx, foot=foot, height=person.height * h * scale,
+            if cfg.jitter:
+                cx, foot = cx + hard.normal(0.0, cfg.jitter * w), foot + hard.normal(0.0, cfg.jitter * h)
+            grown = scale * (1.0 + growth * f / max(1, track.length - 1))
+            draw_person(frame, person, cx=cx, foot=foot, height=person.height * h * grown,
                         phase=phase + f * speed * person.gait)
         if mirror:
             frame = np.ascontiguousarray(frame[:, ::-1])

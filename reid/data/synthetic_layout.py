@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +39,7 @@ class Camera:
     scale: float  # typical person height factor (viewpoint distance)
 
 
-def _random_camera(rng: np.random.Generator, h: int, w: int) -> Camera:
+def _random_camera(rng: np.random.Generator, h: int, w: int, cast: float = 1.0) -> Camera:
     bh, bw = int(h * 1.3), 3 * w
     horizon = int(bh * rng.uniform(0.45, 0.7))
     bg = np.empty((bh, bw, 3), np.uint8)
@@ -56,6 +56,7 @@ def _random_camera(rng: np.random.Generator, h: int, w: int) -> Camera:
         cv2.line(bg, (0, y), (bw, y), line, 1)
     bg = cv2.GaussianBlur(bg, (0, 0), max(0.5, w / 128))
     gain = rng.uniform(0.75, 1.25, 3) * rng.uniform(0.7, 1.2)
+    gain = 1.0 + cast * (gain - 1.0) if cast != 1.0 else gain
     lut = np.clip(np.arange(256)[:, None] * gain + rng.uniform(-15, 20), 0, 255).astype(np.uint8)
     noise = np.round(rng.normal(0.0, rng.uniform(2.0, 7.0), (2 * h, 2 * w, 3))).astype(np.int16)
     return Camera(bg, lut.reshape(256, 1, 3), noise, float(rng.uniform(0.78, 0.98)))
@@ -101,7 +102,7 @@ def build_world(cfg: SyntheticConfig) -> World:
     n = cfg.num_train_ids + cfg.num_test_ids
     pids = rng.choice(np.arange(1, min(9999, max(1500, 2 * n)) + 1), n, replace=False)
     train_pids = sorted(int(p) for p in pids[:cfg.num_train_ids])
-    cameras = [_random_camera(rng, cfg.height, cfg.width) for _ in range(cfg.num_cameras)]
+    cameras = [_random_camera(rng, cfg.height, cfg.width, cfg.colour_cast) for _ in range(cfg.num_cameras)]
     persons: list[Person] = []
     tracks: list[TrackSpec] = []
 
@@ -109,9 +110,10 @@ def build_world(cfg: SyntheticConfig) -> World:
         length = int(rng.integers(cfg.tracklet_length[0], cfg.tracklet_length[1] + 1))
         tracks.append(TrackSpec(split, pid, pid, cam, length, kind, person))
 
+    dress = _outfit_picker(cfg)
     for split, plist in (("train", train_pids), ("test", sorted(int(p) for p in pids[cfg.num_train_ids:]))):
         for pid in plist:
-            persons.append(random_person(rng))
+            persons.append(dress(random_person(rng)))
             k = int(rng.integers(cfg.cameras_per_id[0], cfg.cameras_per_id[1] + 1))
             for cam in sorted(int(c) + 1 for c in rng.choice(cfg.num_cameras, k, replace=False)):
                 for _ in range(int(rng.integers(cfg.tracklets_per_camera[0], cfg.tracklets_per_camera[1] + 1))):
@@ -144,6 +146,27 @@ def build_world(cfg: SyntheticConfig) -> World:
             i, f = eligible[j]
             tracks[i].outliers.setdefault(f, []).append(kind)
     return World(cfg, persons, cameras, tracks, _choose_queries(rng, [t for t in tracks if t.split == "test"]))
+
+
+_OUTFIT_FIELDS = ("top", "pattern", "pattern_colour", "logo_shape", "short_sleeves", "bottom", "bottom_style")
+
+
+def _outfit_picker(cfg: SyntheticConfig):
+    """Person -> the same person in one of ``cfg.outfits`` shared outfits (identity when 0).
+
+    Outfits and the choice among them come from their own random streams, so the rest of the
+    world (cameras, tracklets, everything but clothing) is the one drawn without outfits.
+    """
+    if cfg.outfits == 0:
+        return lambda person: person
+    templates = [random_person(np.random.default_rng([cfg.seed, 11, k])) for k in range(cfg.outfits)]
+    choose = np.random.default_rng([cfg.seed, 12])
+
+    def dress(person: Person) -> Person:
+        outfit = templates[int(choose.integers(0, cfg.outfits))]
+        return replace(person, **{f: getattr(outfit, f) for f in _OUTFIT_FIELDS})
+
+    return dress
 
 
 def _choose_queries(rng: np.random.Generator, test: list[TrackSpec]) -> list[int]:

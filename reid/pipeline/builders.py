@@ -51,14 +51,16 @@ def ensure_synthetic(cfg: Config) -> None:
     from reid.data.synthetic import generate, preset
 
     s = cfg.synthetic
-    params = preset(s.preset, seed=s.seed, wrong_labels=s.wrong_labels, occlusion=s.occlusion,
-                    blur=s.blur, truncation=s.truncation)
+    chosen = {k: getattr(s, k) for k in ("wrong_labels", "occlusion", "blur", "truncation")}
+    params = preset(s.preset, seed=s.seed, **{k: v for k, v in chosen.items() if v is not None})
     root = Path(cfg.data.root)
     meta_path = root / "mars" / "synthetic_meta.json"
     if meta_path.is_file():
         written = json.loads(meta_path.read_text()).get("params", {})
         wanted = json.loads(json.dumps(dataclasses.asdict(params)))
-        diff = sorted(k for k in wanted if written.get(k) != wanted[k])
+        # a parameter newer than the data was written at its default (generation then ignored it)
+        default = json.loads(json.dumps(dataclasses.asdict(type(params)())))
+        diff = sorted(k for k in wanted if written.get(k, default[k]) != wanted[k])
         if diff:
             raise ConfigError(
                 f"{meta_path} was generated with other parameters ({', '.join(diff)} differ); "
