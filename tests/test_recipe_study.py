@@ -1,0 +1,91 @@
+"""The recipe study runner: strict study files, inherited overrides, resumable runs, the table."""
+
+import json
+
+import pytest
+
+from reid.errors import ConfigError
+from reid.pipeline.recipe_study import format_table, load_study, read_run, run_row, slug
+
+STUDY = """
+base: configs/demo.yaml
+common: [train.iterations=2]
+seeds: [0, 1]
+rows:
+  - {name: base, set: [train.lr=0.001]}
+  - {name: + frame, parent: base, set: [train.loss_level=frame]}
+  - {name: + evenly, parent: + frame, set: [data.sampling=evenly, train.lr=0.002]}
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    return path
+
+
+def fake_run(run_dir, rank1, mAP, s_per_it=1.0, rr=None):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results = {"plain": {"rank1": rank1, "mAP": mAP}}
+    if rr:
+        results["re-ranked"] = {"rank1": rr[0], "mAP": rr[1]}
+    (run_dir / "metrics.json").write_text(json.dumps({"results": results,
+                                                      "training": {"seconds_per_iteration": s_per_it}}))
+
+
+def test_overrides_follow_the_parent_chain(tmp_path):
+    study = load_study(write(tmp_path, STUDY))
+    assert study.seeds == [0, 1] and study.base == "configs/demo.yaml"
+    assert study.overrides("+ evenly") == ["train.lr=0.001", "train.loss_level=frame", "data.sampling=evenly",
+                                           "train.lr=0.002"]
+
+
+@pytest.mark.parametrize("text, match", [
+    ("rows:\n  - {name: a, parent: b}\n", "parent 'b', which is not a row"),
+    ("rows:\n  - {name: a}\n  - {name: a}\n", "used twice"),
+    ("rows:\n  - {name: a, sett: []}\n", "unknown key 'sett'"),
+    ("bse: x\n", "unknown key 'bse'"),
+    ("rows:\n  - {name: a, parent: b}\n  - {name: b, parent: a}\n", "cycle"),
+    ("rows: [: x\n", "study file"),
+])
+def test_bad_study_files(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load_study(write(tmp_path, text))
+
+
+def test_table_means_std_and_deltas(tmp_path):
+    study = load_study(write(tmp_path, STUDY))
+    fake_run(tmp_path / "base" / "seed0", 50.0, 60.0, 2.0, rr=(52.0, 61.0))
+    fake_run(tmp_path / "base" / "seed1", 60.0, 70.0, 4.0, rr=(58.0, 69.0))
+    fake_run(tmp_path / "frame" / "seed0", 70.0, 71.0)
+    results = {"base": [read_run(tmp_path / "base" / f"seed{s}") | {"seed": s} for s in (0, 1)],
+               "+ frame": [read_run(tmp_path / "frame" / "seed0") | {"seed": 0}]}
+    table = format_table(study, results)
+    lines = table.splitlines()
+    assert len(lines) == 4  # header, rule, two rows with results
+    assert "| base | `train.lr=0.001` | 55.0 ± 5.0 | 65.0 ± 5.0 |  |  | 55.0 ± 3.0 / 65.0 ± 4.0 | 3.00 | 0,1 |" == lines[2]
+    assert "| +15.0 | +6.0 |" in lines[3]
+
+
+def test_finished_runs_are_not_run_again(tmp_path, monkeypatch):
+    study = load_study(write(tmp_path, STUDY))
+    for s in (0, 1):
+        fake_run(tmp_path / slug("+ frame") / f"seed{s}", 10.0 + s, 20.0)
+
+    def forbidden(*a, **k):
+        raise AssertionError("a finished run was started again")
+
+    monkeypatch.setattr("subprocess.run", forbidden)
+    runs = run_row(study, "+ frame", tmp_path, [0, 1])
+    assert [r["rank1"] for r in runs] == [10.0, 11.0] and [r["seed"] for r in runs] == [0, 1]
+
+
+def test_a_failed_run_names_its_log(tmp_path, monkeypatch):
+    study = load_study(write(tmp_path, STUDY))
+
+    class Done:
+        returncode = 3
+
+    monkeypatch.setattr("subprocess.run", lambda *a, **k: Done())
+    with pytest.raises(RuntimeError, match=r"seed 0 failed \(exit 3\); see .*train\.log"):
+        run_row(study, "base", tmp_path, [0])
