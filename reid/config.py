@@ -59,7 +59,9 @@ class ModelConfig:
     backbone: str = "resnet50"
     init: str = "imagenet"  # imagenet | random | path to a torchvision-compatible state dict
     allow_random_init: bool = False  # fall back to random init when ImageNet weights cannot be had
-    pooling: str = "avg"  # avg | attention
+    pooling: str = "avg"  # avg | max | attention
+    neck: str = "none"  # none | bnneck (metric losses before a BatchNorm, the classifier after it)
+    last_stride: int = 2  # 1: the last ResNet stage keeps its resolution
     embed_dim: int = 0  # 0: use the backbone's feature dimension, else a linear projection
     classifier_bias: bool = False
 
@@ -112,6 +114,7 @@ class EvalConfig:
     lambda_value: float = 0.3
     max_rank: int = 50
     batch_size: int = 32  # clips per forward pass during feature extraction
+    feature: str = "embedding"  # embedding | neck: retrieve with the embedding or its BNNeck copy
 
 
 @dataclass

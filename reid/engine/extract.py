@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from reid.config import check_choice
 from reid.data.clip_dataset import EvalClips
 from reid.data.tracklet import Tracklet
 from reid.data.transforms import ClipTransform
@@ -27,14 +28,18 @@ def extract_features(
     device: torch.device | str = "cpu",
     amp: bool = False,  # CUDA only: on CPU, bfloat16 features would create spurious distance ties
     progress: bool = False,
+    feature: str = "embedding",
 ) -> np.ndarray:
     """Embed every tracklet.
 
     Returns:
         (N, D) float32 array: per tracklet, the mean of its clip embeddings weighted by each
         clip's number of distinct frames (raw, not normalised; the cosine distance normalises).
-        With average pooling this is the mean of the frame embeddings.
+        With average pooling this is the mean of the frame embeddings. ``feature="neck"``
+        embeds with the model's BNNeck output instead (an affine map of the embedding in eval
+        mode, so the clip mean commutes with it).
     """
+    check_choice(feature, ("embedding", "neck"), "eval.feature")
     device = torch.device(device)
     dataset = EvalClips(tracklets, seq_len=seq_len, max_frames=max_frames,
                         transform=ClipTransform(height, width, train=False))
@@ -47,6 +52,8 @@ def extract_features(
     for clips, owner, real in tqdm(loader, desc="extract", disable=not progress, leave=False):
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp and device.type == "cuda"):
             emb = model(clips.to(device, non_blocking=True)).embedding
+            if feature == "neck":
+                emb = model.neck(emb)
         weight = real.double()
         sums.index_add_(0, owner, emb.float().cpu().double() * weight[:, None])
         counts.index_add_(0, owner, weight)

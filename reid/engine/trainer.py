@@ -145,8 +145,10 @@ class Trainer:
             labels = pids.repeat_interleave(out.frame_embeddings.shape[1])
         else:
             emb, labels = out.embedding, pids
-        total, parts = self.criterion(emb.float(), labels, self.model.centres.float(),
-                                      None if self.model.centre_bias is None else self.model.centre_bias.float())
+        emb = emb.float()
+        cls = self.model.neck(emb)  # the classifier's input: emb itself without a BNNeck
+        bias = None if self.model.centre_bias is None else self.model.centre_bias.float()
+        total, parts = self.criterion(emb, labels, self.model.centres.float(), bias, class_embeddings=cls)
         if not torch.isfinite(total):
             raise FloatingPointError(f"loss is {total.item()} at iteration {self.state.iteration}: {parts}")
         attention = getattr(self.criterion, "last_attention", None)

@@ -96,6 +96,8 @@ class CrossEntropyLoss(nn.Module):
     ``-sum_k target_k log softmax_k``.
     """
 
+    classifies = True  # CombinedLoss gives it the classifier's input (a BNNeck's output)
+
     def __init__(self, label_smoothing: float = 0.1) -> None:
         super().__init__()
         _check_number("CrossEntropyLoss", "label_smoothing", label_smoothing, low=0.0, high=1.0)
@@ -118,6 +120,8 @@ class WeightedSoftmaxLoss(nn.Module):
     scale matches plain CE). ``w_i >= exp(-max(mu, 1 - mu)^2 / (2 sigma^2)) > 0``, so the sum never
     vanishes for ``mu`` in [0, 1] (it is clamped at 1e-12 regardless).
     """
+
+    classifies = True
 
     def __init__(self, mu: float = 0.5, sigma: float = 0.18, label_smoothing: float = 0.0) -> None:
         super().__init__()

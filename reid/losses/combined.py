@@ -39,7 +39,8 @@ class CombinedLoss(nn.Module):
         return None
 
     def forward(
-        self, embeddings: Tensor, labels: Tensor, centres: Tensor, bias: Tensor | None = None
+        self, embeddings: Tensor, labels: Tensor, centres: Tensor, bias: Tensor | None = None,
+        class_embeddings: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, float]]:
         """Weighted total and each term's value.
 
@@ -48,6 +49,10 @@ class CombinedLoss(nn.Module):
             labels: ``(N,)`` int64 identity labels.
             centres: ``(K, D)`` classifier weight.
             bias: ``(K,)`` classifier bias or None.
+            class_embeddings: ``(N, D)`` what the classifier sees (a BNNeck's output); None: the
+                embeddings. Classification terms (``classifies = True``) take it in place of the
+                embeddings; terms with ``class_aware = True`` (OSM+CAA) take it for their class
+                probabilities and the embeddings for their distances.
 
         Returns:
             ``(total, values)``: ``()`` scalar with gradient, and ``{name: float}`` with each term's
@@ -55,8 +60,14 @@ class CombinedLoss(nn.Module):
         """
         total: Tensor | None = None
         values: dict[str, Tensor] = {}
+        cls = embeddings if class_embeddings is None else class_embeddings
         for name, module in self.terms.items():
-            value = module(embeddings, labels, centres, bias)
+            if getattr(module, "classifies", False):
+                value = module(cls, labels, centres, bias)
+            elif getattr(module, "class_aware", False) and class_embeddings is not None:
+                value = module(embeddings, labels, centres, bias, class_embeddings=cls)
+            else:
+                value = module(embeddings, labels, centres, bias)
             values[name] = value.detach()
             weighted = self.weights[name] * value
             total = weighted if total is None else total + weighted

@@ -90,7 +90,10 @@ class OSMCAALoss(nn.Module):
             return torch.ones(embeddings.shape[0], dtype=LF.compute_dtype(embeddings).dtype, device=embeddings.device)
         return LF.caa_attention(embeddings, labels, centres, bias, self.variant, self.caa_sigma)
 
-    def forward(self, embeddings: Tensor, labels: Tensor, centres: Tensor, bias: Tensor | None = None) -> Tensor:
+    class_aware = True  # CombinedLoss passes a BNNeck's output as class_embeddings
+
+    def forward(self, embeddings: Tensor, labels: Tensor, centres: Tensor, bias: Tensor | None = None,
+                class_embeddings: Tensor | None = None) -> Tensor:
         """Loss of one batch.
 
         Args:
@@ -98,13 +101,16 @@ class OSMCAALoss(nn.Module):
             labels: ``(N,)`` int64 identity labels, indices into ``centres``.
             centres: ``(K, D)`` identity-classifier weight (class centres).
             bias: ``(K,)`` classifier bias, or None.
+            class_embeddings: ``(N, D)`` the classifier's input when it is not ``embeddings``
+                (a BNNeck): CAA's class probabilities come from it.
 
         Returns:
             ``()`` scalar loss; gradient flows to ``embeddings`` only (weights are detached).
         """
         LF.check_batch("OSMCAALoss", embeddings, labels)
         x = LF.compute_dtype(embeddings)
-        a = self.attention(x, labels, centres, bias).to(x.dtype)
+        c = x if class_embeddings is None else LF.compute_dtype(class_embeddings)
+        a = self.attention(c, labels, centres, bias).to(x.dtype)
         self.last_attention = a
         d = LF.pairwise_distance(LF.l2_normalize(x))
         same = LF.same_identity(labels)

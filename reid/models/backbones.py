@@ -70,7 +70,22 @@ def _file_state(path: Path) -> dict:
     return state
 
 
-def build_backbone(name: str, *, init: str = "imagenet", allow_random_init: bool = False) -> tuple[nn.Module, int, str]:
+def _set_last_stride(model: nn.Module, name: str, stride: int) -> None:
+    """Stride of the last ResNet stage (1 doubles the final feature map, as in strong re-ID baselines)."""
+    if stride not in (1, 2):
+        raise ConfigError(f"model.last_stride: {stride!r}, expected 1 or 2")
+    if stride == 2:
+        return
+    if not name.startswith("resnet"):
+        raise ConfigError(f"model.last_stride=1 is for ResNet backbones, not {name}")
+    block = model.layer4[0]
+    conv = block.conv2 if hasattr(block, "conv3") else block.conv1  # Bottleneck strides its 3x3 conv
+    conv.stride = (1, 1)
+    block.downsample[0].stride = (1, 1)
+
+
+def build_backbone(name: str, *, init: str = "imagenet", allow_random_init: bool = False,
+                   last_stride: int = 2) -> tuple[nn.Module, int, str]:
     """Build a backbone whose forward maps (N, 3, H, W) -> (N, F).
 
     Args:
@@ -109,6 +124,7 @@ def build_backbone(name: str, *, init: str = "imagenet", allow_random_init: bool
                 f"unexpected {list(unexpected)[:5]}"
             )
     model.fc = nn.Identity()
+    _set_last_stride(model, name, last_stride)
     if name == "googlenet":
         model.aux_logits, model.aux1, model.aux2 = False, None, None
         model.dropout = nn.Identity()

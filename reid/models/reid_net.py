@@ -11,6 +11,8 @@ from reid.errors import ConfigError
 from reid.models.backbones import build_backbone
 from reid.models.temporal_pooling import POOLINGS
 
+NECKS = ("none", "bnneck")
+
 
 @dataclass
 class ReIDOutput:
@@ -27,13 +29,21 @@ class ReIDNet(nn.Module):
     """
 
     def __init__(self, backbone: nn.Module, feat_dim: int, *, embed_dim: int, num_classes: int,
-                 pooling: str, classifier_bias: bool) -> None:
+                 pooling: str, classifier_bias: bool, neck: str = "none") -> None:
         super().__init__()
+        if neck not in NECKS:
+            raise ConfigError(f"model.neck: unknown neck {neck!r}; valid: {', '.join(NECKS)}")
         self.backbone = backbone
         self.embed = nn.Linear(feat_dim, embed_dim) if embed_dim else nn.Identity()
         self.dim = embed_dim or feat_dim
         self.channels_last = False  # feed frames to the backbone in channels_last (set by the trainer)
         self.pool = POOLINGS[pooling](self.dim)
+        # BNNeck (Luo et al. 2019): metric losses see the embedding, the classifier (and CE, and
+        # CAA's class probabilities) a batch-normalised copy whose shift is frozen at 0.
+        self.neck: nn.Module = nn.Identity()
+        if neck == "bnneck":
+            self.neck = nn.BatchNorm1d(self.dim)
+            self.neck.bias.requires_grad_(False)
         self.classifier = nn.Linear(self.dim, max(num_classes, 1), bias=classifier_bias)
         nn.init.normal_(self.classifier.weight, std=0.001)
         if classifier_bias:
@@ -58,11 +68,13 @@ class ReIDNet(nn.Module):
 
 
 def build_model(*, backbone: str, init: str, allow_random_init: bool, pooling: str, embed_dim: int,
-                num_classes: int, classifier_bias: bool = False) -> tuple[ReIDNet, str]:
+                num_classes: int, classifier_bias: bool = False, neck: str = "none",
+                last_stride: int = 2) -> tuple[ReIDNet, str]:
     """Build a ReIDNet; returns it and a description of the backbone initialisation used."""
     if pooling not in POOLINGS:
         raise ConfigError(f"model.pooling: unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
-    net, feat_dim, used = build_backbone(backbone, init=init, allow_random_init=allow_random_init)
+    net, feat_dim, used = build_backbone(backbone, init=init, allow_random_init=allow_random_init,
+                                         last_stride=last_stride)
     model = ReIDNet(net, feat_dim, embed_dim=embed_dim, num_classes=num_classes, pooling=pooling,
-                    classifier_bias=classifier_bias)
+                    classifier_bias=classifier_bias, neck=neck)
     return model, used

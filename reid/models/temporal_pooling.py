@@ -16,6 +16,16 @@ class AveragePooling(nn.Module):
         return frames.mean(dim=1)
 
 
+class MaxPooling(nn.Module):
+    """Element-wise maximum over frames."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, D)
+        return frames.amax(dim=1)
+
+
 class AttentionPooling(nn.Module):
     """Softmax-weighted mean over frames, the weight of a frame a learned linear score of it."""
 
@@ -28,4 +38,4 @@ class AttentionPooling(nn.Module):
         return torch.einsum("bt,btd->bd", weights, frames)
 
 
-POOLINGS: dict[str, type[nn.Module]] = {"avg": AveragePooling, "attention": AttentionPooling}
+POOLINGS: dict[str, type[nn.Module]] = {"avg": AveragePooling, "max": MaxPooling, "attention": AttentionPooling}

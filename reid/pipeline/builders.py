@@ -102,7 +102,7 @@ def build_model_for(cfg: Config, num_classes: int) -> tuple[ReIDNet, str]:
     m = cfg.model
     return build_model(backbone=m.backbone, init=m.init, allow_random_init=m.allow_random_init,
                        pooling=m.pooling, embed_dim=m.embed_dim, num_classes=num_classes,
-                       classifier_bias=m.classifier_bias)
+                       classifier_bias=m.classifier_bias, neck=m.neck, last_stride=m.last_stride)
 
 
 def load_trained_model(cfg: Config, checkpoint: str | Path) -> ReIDNet:
@@ -113,7 +113,8 @@ def load_trained_model(cfg: Config, checkpoint: str | Path) -> ReIDNet:
     num_classes = state["model"]["classifier.weight"].shape[0]
     m = cfg.model
     model, _ = build_model(backbone=m.backbone, init="random", allow_random_init=True, pooling=m.pooling,
-                           embed_dim=m.embed_dim, num_classes=num_classes, classifier_bias=m.classifier_bias)
+                           embed_dim=m.embed_dim, num_classes=num_classes, classifier_bias=m.classifier_bias,
+                           neck=m.neck, last_stride=m.last_stride)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:

@@ -23,7 +23,8 @@ def embed(cfg: Config, model: ReIDNet, tracklets: list[Tracklet], device: torch.
     d = cfg.data
     return extract_features(model, tracklets, height=d.height, width=d.width, seq_len=d.test_seq_len,
                             max_frames=d.test_max_frames, batch_size=cfg.eval.batch_size, workers=d.workers,
-                            device=device, amp=cfg.train.precision != "fp32")
+                            device=device, amp=cfg.train.precision != "fp32",
+                            feature=cfg.eval.feature)
 
 
 def evaluate_features(cfg: Config, qf: np.ndarray, gf: np.ndarray, query: list[Tracklet],
