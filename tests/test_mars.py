@@ -212,7 +212,7 @@ def test_missing_pid_folder(broken: Path) -> None:
 def test_query_idx_out_of_range(broken: Path, value: int) -> None:
     path = broken / "info" / "query_IDX.mat"
     idx = load_var(path, "query_IDX")
-    assert idx.shape[0] == 1 and idx.dtype == np.float64
+    assert idx.shape[0] == 1 and idx.dtype == np.int32  # as the real file
     idx[0, -1] = value
     save_var(path, "query_IDX", idx)
     with pytest.raises(DatasetError, match=rf"query_IDX\.mat: query_IDX value {value} out of range"):

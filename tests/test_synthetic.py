@@ -30,7 +30,7 @@ def _split(root: Path, split: str) -> tuple[list[str], np.ndarray]:
 def test_layout_and_mat_formats(tiny: Path) -> None:
     for split in ("train", "test"):
         names, rows = _split(tiny, split)
-        assert rows.dtype == np.float64 and rows.ndim == 2 and rows.shape[1] == 4
+        assert rows.dtype == np.int32 and rows.ndim == 2 and rows.shape[1] == 4
         assert rows[0, 0] == 1 and rows[-1, 1] == len(names)
         assert np.all(rows[1:, 0] == rows[:-1, 1] + 1)  # contiguous, 1-based, inclusive
         for start, end, pid, cam in rows.astype(int):
@@ -42,7 +42,7 @@ def test_layout_and_mat_formats(tiny: Path) -> None:
     assert {"0000", "00-1"} <= folders
     assert not {p.name for p in (tiny / "bbox_train").iterdir()} & {"0000", "00-1"}
     query = load_var(tiny / "info" / "query_IDX.mat", "query_IDX")
-    assert query.dtype == np.float64 and query.shape == (1, meta(tiny)["counts"]["queries"])
+    assert query.dtype == np.int32 and query.shape == (1, meta(tiny)["counts"]["queries"])
     image = cv2.imread(str(next((tiny / "bbox_train").rglob("*.jpg"))))
     assert image.shape == (64, 32, 3)
 

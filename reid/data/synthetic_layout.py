@@ -208,8 +208,8 @@ def write_info_files(root: Path, world: World, *, params: dict[str, object]) -> 
             names += [f"{t.name}F{f + 1:03d}.jpg" for f in range(t.length)]
             rows.append([start, len(names), t.pid, t.camera])
         (info / f"{split}_name.txt").write_text("".join(n + "\n" for n in names))
-        _savemat(info / filename, var, np.array(rows, np.float64).reshape(-1, 4))
-    _savemat(info / "query_IDX.mat", "query_IDX", np.array(world.queries, np.float64).reshape(1, -1))
+        _savemat(info / filename, var, np.array(rows, np.int32).reshape(-1, 4))  # integer, as the real files
+    _savemat(info / "query_IDX.mat", "query_IDX", np.array(world.queries, np.int32).reshape(1, -1))
     train = [t for t in world.tracks if t.split == "train"]
     wrong = ["row,name,true_pid,written_pid"] + [f"{i},{t.name},{t.true_pid},{t.pid}"
                                                 for i, t in enumerate(train) if t.pid != t.true_pid]
