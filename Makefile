@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv peer demo test test-fast bench clean
 
 venv: $(STAMP)
 
@@ -19,6 +19,28 @@ $(STAMP): pyproject.toml
 	# torchreid is only an outside oracle for the metric and re-ranking tests (pure Python, no deps)
 	$(PY) -m pip install --quiet --no-deps torchreid==0.2.5
 	touch $(STAMP)
+
+# torchreid 0.2.5's video pipeline in a virtualenv of its own, for tools/compare_peer.py.
+# Same torch as .venv, installed first and pinned by a constraints file so no dependency swaps it.
+PEER_VENV := .peer-venv
+PEER_PY := $(PEER_VENV)/bin/python
+PEER_STAMP := $(PEER_VENV)/.installed
+# What torchreid.engine.VideoTripletEngine, torchreid.data.VideoDataManager and
+# torchreid.models.build_model import and run with (torchreid 0.2.5 itself declares none):
+# scipy (mars .mat files), opencv (utils.reidtools), gdown (imported by a dataset module),
+# tensorboard (the engine's SummaryWriter), numpy and pillow.
+PEER_DEPS := torchreid==0.2.5 numpy==2.4.6 pillow==13.0.0 scipy==1.17.1 opencv-python-headless==5.1.0.95 \
+	gdown==6.5.1 tensorboard==2.21.0
+
+peer: $(PEER_STAMP)
+
+$(PEER_STAMP): Makefile
+	test -x $(PEER_PY) || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_PY) -m pip install --quiet --upgrade pip
+	$(PEER_PY) -m pip install --quiet $(TORCH_PIN)
+	printf '%s\n' $(TORCH_PIN) > $(PEER_VENV)/torch-pin.txt
+	$(PEER_PY) -m pip install --quiet -c $(PEER_VENV)/torch-pin.txt $(PEER_DEPS)
+	touch $(PEER_STAMP)
 
 demo: $(STAMP)
 	$(PY) tools/demo.py --config configs/demo.yaml

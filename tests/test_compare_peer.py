@@ -1,0 +1,193 @@
+"""tools/compare_peer.py without training: arguments, commands, metric files, table, missing peer venv."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "tools" / "compare_peer.py"
+_SPEC = importlib.util.spec_from_file_location("compare_peer", _PATH)
+cp = importlib.util.module_from_spec(_SPEC)
+sys.modules["compare_peer"] = cp  # dataclasses look their module up by name
+_SPEC.loader.exec_module(cp)
+
+MATCHED = ["--height", "64", "--width", "32", "--seq-len", "4", "--num-identities", "4", "--num-instances", "2",
+           "--workers", "2", "--threads", "2"]
+
+
+def _mars_root(tmp_path: Path) -> Path:
+    (tmp_path / "data" / "mars" / "info").mkdir(parents=True)
+    return tmp_path / "data"
+
+
+def _write_peer(run_dir: Path, rank1: float, mAP: float, s_per_it: float,
+                rr: tuple[float, float] | None = None) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results = {"plain": {"rank1": rank1, "mAP": mAP}}
+    if rr:
+        results["re-ranked"] = {"rank1": rr[0], "mAP": rr[1]}
+    (run_dir / "metrics.json").write_text(json.dumps({"results": results, "iterations": 22,
+                                                      "seconds_per_iteration": s_per_it,
+                                                      "step_seconds_per_iteration": s_per_it / 2}))
+
+
+def _write_ours(run_dir: Path, rank1: float, mAP: float, rate: float, rr: tuple[float, float] | None = None) -> None:
+    """The files tools/train.py leaves: metrics.json (reid.eval.report.write_report) and its log."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results = {"plain": {"rank1": rank1, "rank5": 90.0, "mAP": mAP, "num_skipped_queries": 0, "cmc": [0.5, 1.0]}}
+    if rr:
+        results["re-ranked"] = {"rank1": rr[0], "mAP": rr[1], "num_skipped_queries": 0, "cmc": [0.5, 1.0]}
+    (run_dir / "metrics.json").write_text(json.dumps({"results": results}))
+    (run_dir / "run.log").write_text(
+        "18:28:54 INFO reid.engine.trainer: it 10/20  loss 2.5  lr 3.50e-04  (9.99 it/s)\n"
+        f"18:29:52 INFO reid.engine.trainer: it 20/20  loss 2.1683  osm_caa 0.3862  lr 3.50e-04  ({rate:.2f} it/s)\n")
+
+
+def test_defaults_and_rows():
+    args = cp.parse_args(["--root", "/d"])
+    assert args.seeds == [0, 1, 2] and args.iterations == 510 and args.out == "outputs/peer"
+    assert (args.height, args.width, args.seq_len, args.num_identities, args.num_instances) == (128, 64, 4, 4, 2)
+    assert [(r.name, r.side) for r in args.rows] == [("torchreid 0.2.5", "peer"), ("ours", "ours")]
+
+
+def test_overrides_variants_label_and_sides():
+    args = cp.parse_args(["--root", "/d", "--config", "c.yaml", "eval.metric=euclidean", "--seeds", "0", "1",
+                          "--label", "OSM+CAA", "--variant", "no rerank:eval.rerank=false,train.lr=0.001",
+                          "--variant", "triplet:loss.terms=[{name: triplet, margin: 0.3}, {name: cross_entropy}]",
+                          "train.amp=false"])
+    assert args.overrides == ["eval.metric=euclidean", "train.amp=false"]
+    assert args.seeds == [0, 1]
+    assert [(r.name, r.slug, r.overrides) for r in args.rows[1:]] == [
+        ("OSM+CAA", "osm_caa", []),
+        ("no rerank", "no_rerank", ["eval.rerank=false", "train.lr=0.001"]),
+        ("triplet", "triplet", ["loss.terms=[{name: triplet, margin: 0.3}, {name: cross_entropy}]"]),
+    ]
+    assert [r.side for r in cp.parse_args(["--root", "/d", "--sides", "ours"]).rows] == ["ours"]
+    assert [r.side for r in cp.parse_args(["--root", "/d", "--sides", "peer"]).rows] == ["peer"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sides", "peer,theirs"], "--sides"),
+    (["--variant", "novalue"], "--variant 'novalue'"),
+    (["--variant", "x:notanoverride"], "--variant 'x:notanoverride'"),
+    (["--variant", "ours:a=1"], "row names must differ"),
+    (["--sides", "peer", "--variant", "v:a=1"], "add ours to --sides"),
+    (["--seeds", "1", "1"], "distinct seeds"),
+    (["bogus"], "override 'bogus'"),
+])
+def test_bad_arguments_are_one_line_errors(argv, message):
+    with pytest.raises(SystemExit, match=message):
+        cp.parse_args(["--root", "/d", *argv])
+
+
+def test_commands_hold_the_matched_settings(tmp_path):
+    args = cp.parse_args(["--root", str(tmp_path), "--iterations", "20", *MATCHED,
+                          "--config", "configs/mars_osm_caa.yaml",
+                          "eval.metric=euclidean", "--variant", "v:train.lr=0.001"])
+    run_dir = tmp_path / "out"
+    ours = cp.ours_command(args, args.rows[2], 3, run_dir)
+    assert ours[:2] == [sys.executable, str(cp.TRAIN)]
+    for item in ["data.name=mars", f"data.root={tmp_path.resolve()}", "model.backbone=resnet18", "model.init=random",
+                 "data.height=64", "data.width=32", "data.seq_len=4", "data.num_identities=4",
+                 "data.num_instances=2", "data.workers=2", "train.iterations=20", "seed=3", f"output_dir={run_dir}"]:
+        assert item in ours
+    # the user's overrides, then the variant's, come after the matched settings
+    assert ours.index("eval.metric=euclidean") > ours.index("train.iterations=20")
+    assert ours.index("train.lr=0.001") > ours.index("eval.metric=euclidean")
+    peer = cp.peer_command(args, Path("/venv/bin/python"), 3, run_dir)
+    assert peer[:2] == ["/venv/bin/python", str(cp.PEER_SCRIPT)]
+    text = " ".join(peer)
+    for item in ["--seed 3", "--height 64", "--width 32", "--seq-len 4", "--num-identities 4", "--num-instances 2",
+                 "--iterations 20", "--workers 2", "--threads 2", f"--out {run_dir}"]:
+        assert item in text
+
+
+def test_missing_peer_venv_says_run_make_peer(tmp_path):
+    with pytest.raises(SystemExit, match="run make peer first"):
+        cp.peer_python(tmp_path / ".peer-venv")
+    root = _mars_root(tmp_path)
+    with pytest.raises(SystemExit, match="run make peer first"):
+        cp.main(["--root", str(root), "--sides", "peer", "--peer-venv", str(tmp_path / "nope"),
+                 "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()
+
+
+def test_root_without_mars_layout_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match=r"--root .*mars/info"):
+        cp.main(["--root", str(tmp_path), "--sides", "ours", "--out", str(tmp_path / "o")])
+
+
+def test_parse_rate_takes_the_last_progress_line():
+    log = "it 10/20  loss 1.0  (2.50 it/s)\nsomething else\nit 20/20  loss 0.5  lr 1e-4  (0.34 it/s)\n"
+    assert cp.parse_rate(log) == (20, 0.34)
+    assert cp.parse_rate("no progress here") is None
+
+
+def test_mean_std():
+    assert cp.mean_std([5.0]) == (5.0, 0.0)
+    mean, std = cp.mean_std([1.0, 2.0, 3.0])
+    assert mean == pytest.approx(2.0) and std == pytest.approx(1.0)  # sample std
+
+
+def test_table_and_files_from_fake_runs(tmp_path):
+    args = cp.parse_args(["--root", "/d", "--seeds", "0", "1", "--out", str(tmp_path), "--variant", "v:train.lr=1"])
+    peer, ours, variant = args.rows
+    _write_peer(tmp_path / "torchreid" / "seed0", 10.0, 20.0, 1.0, rr=(12.0, 22.0))
+    _write_peer(tmp_path / "torchreid" / "seed1", 20.0, 30.0, 3.0, rr=(14.0, 24.0))
+    _write_ours(tmp_path / "ours" / "seed0", 40.0, 50.0, rate=2.0, rr=(41.0, 51.0))
+    _write_ours(tmp_path / "ours" / "seed1", 44.0, 54.0, rate=4.0)  # no re-ranked entry: no re-ranked line
+    _write_ours(tmp_path / "v" / "seed0", 1.0, 2.0, rate=0.5)
+    results = {
+        peer.name: [cp.read_result(peer, s, tmp_path / "torchreid" / f"seed{s}") for s in (0, 1)],
+        ours.name: [cp.read_result(ours, s, tmp_path / "ours" / f"seed{s}") for s in (0, 1)],
+        variant.name: [cp.read_result(variant, 0, tmp_path / "v" / "seed0")],
+    }
+    assert results[ours.name][0].s_per_it == pytest.approx(0.5) and results[ours.name][0].iterations == 20
+    assert results[peer.name][1].iterations == 22
+    table = cp.write_outputs(tmp_path, args, args.rows, results)
+    lines = table.splitlines()
+    assert lines[0] == "| run | rank-1 mean ± std | mAP mean ± std | s/it mean | seeds |"
+    assert lines[2] == "| torchreid 0.2.5 | 15.00 ± 7.07 | 25.00 ± 7.07 | 2.000 | 0,1 |"
+    assert lines[3] == "| torchreid 0.2.5 (re-ranked) | 13.00 ± 1.41 | 23.00 ± 1.41 | 2.000 | 0,1 |"
+    assert lines[4] == "| ours | 42.00 ± 2.83 | 52.00 ± 2.83 | 0.375 | 0,1 |"
+    assert lines[5] == "| v | 1.00 | 2.00 | 2.000 | 0 |"
+    assert len(lines) == 6
+    assert table in (tmp_path / "compare.md").read_text()
+    assert "torchreid 0.2.5: 1.000 s/it in forward/backward/step alone" in (tmp_path / "compare.md").read_text()
+    data = json.loads((tmp_path / "compare.json").read_text())
+    assert data["rows"]["ours"]["rank1_mean"] == pytest.approx(42.0)
+    assert "rr_rank1_mean" not in data["rows"]["ours"]
+    assert [r["rank1"] for r in data["runs"]["torchreid 0.2.5"]] == [10.0, 20.0]
+    assert data["settings"]["seeds"] == [0, 1]
+
+
+def test_metrics_without_results_are_refused(tmp_path):
+    (tmp_path / "metrics.json").write_text(json.dumps({"results": {}}))
+    row = cp.Row("ours", "ours", "ours")
+    with pytest.raises(SystemExit, match="results.plain.rank1"):
+        cp.read_result(row, 0, tmp_path)
+    with pytest.raises(SystemExit, match="metrics.json not found"):
+        cp.read_result(row, 0, tmp_path / "missing")
+
+
+def test_ours_without_speed_is_refused(tmp_path):
+    _write_ours(tmp_path, 1.0, 2.0, rate=1.0)
+    (tmp_path / "run.log").write_text("a --quiet run logs no progress\n")
+    with pytest.raises(SystemExit, match=r"it/s"):
+        cp.read_result(cp.Row("ours", "ours", "ours"), 0, tmp_path)
+
+
+def test_finished_run_with_the_same_command_is_read_back(tmp_path):
+    row = cp.Row("ours", "ours", "ours")
+    _write_ours(tmp_path, 30.0, 40.0, rate=1.0)
+    cmd = [sys.executable, "-c", "raise SystemExit(3)"]  # would fail if it ran
+    (tmp_path / "run.json").write_text(json.dumps({"command": cmd, "wall_seconds": 12.5}))
+    result = cp.run_one(row, 0, cmd, tmp_path, threads=1, force=False)
+    assert (result.rank1, result.wall_seconds) == (30.0, 12.5)
+    with pytest.raises(SystemExit, match=r"ours seed 0 failed \(exit 3\)"):
+        cp.run_one(row, 0, cmd, tmp_path, threads=1, force=True)
+    assert not (tmp_path / "metrics.json").exists()  # a stale result never outlives a rerun
