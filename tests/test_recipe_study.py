@@ -89,3 +89,20 @@ def test_a_failed_run_names_its_log(tmp_path, monkeypatch):
     monkeypatch.setattr("subprocess.run", lambda *a, **k: Done())
     with pytest.raises(RuntimeError, match=r"seed 0 failed \(exit 3\); see .*train\.log"):
         run_row(study, "base", tmp_path, [0])
+
+
+def test_table_only_reads_finished_runs(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("recipe_tool", Path(__file__).parents[1] / "tools" / "recipe_study.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    path = write(tmp_path, STUDY)
+    fake_run(tmp_path / "out" / "base" / "seed0", 40.0, 50.0)
+    fake_run(tmp_path / "out" / "frame" / "seed1", 45.0, 52.0)
+    tool.main(["--study", str(path), "--out", str(tmp_path / "out"), "--table-only",
+               "--report", str(tmp_path / "table.md")])
+    table = (tmp_path / "table.md").read_text()
+    assert "| base |" in table and "| 40.0 | 50.0 |" in table and "| + frame |" in table and "| 1 |" in table
+    assert table in capsys.readouterr().out

@@ -36,7 +36,7 @@ def main(argv=None):
     results = {}
     for row in study.rows:
         if args.table_only or row.name not in names:
-            found = [r for s in seeds if (r := read_run(out / slug(row.name) / f"seed{s}")) is not None]
+            found = [{"seed": s, **r} for s in seeds if (r := read_run(out / slug(row.name) / f"seed{s}")) is not None]
             if found:
                 results[row.name] = found
             continue
