@@ -211,3 +211,11 @@ def test_parser_fingerprint_follows_the_source():
     a = index_cache.parser_fingerprint("reid.data.datasets.mars")
     assert a == index_cache.parser_fingerprint("reid.data.datasets.mars")
     assert a != index_cache.parser_fingerprint("reid.data.datasets.dukev")
+
+
+def test_missing_root_with_the_cache_on_is_a_clear_error(tmp_path):
+    from reid.data import load_dataset
+    from reid.errors import DatasetError
+
+    with pytest.raises(DatasetError, match=str(tmp_path / "nowhere")):
+        load_dataset("mars", tmp_path / "nowhere")

@@ -266,6 +266,8 @@ def cached_load(name: str, root: str | os.PathLike, split_id: int, options: dict
         except (IndexFileError, KeyError, OSError) as exc:
             logger.warning("rebuilding corrupt index cache %s: %s", path, exc)
     watched = watched_root(name, root)
+    if not watched.is_dir():  # nothing to fingerprint: the parser says what is missing
+        return build()
     manifest = scan_sources(watched)
     manifest["option_files"] = scan_option_files(options)
     ds = build()
