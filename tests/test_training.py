@@ -128,7 +128,7 @@ def test_loss_level_decides_what_a_sample_is(tmp_path, level, samples):
     seen = {}
 
     class Recorder(torch.nn.Module):
-        def forward(self, emb, labels, centres, bias=None):
+        def forward(self, emb, labels, centres, bias=None, class_embeddings=None):
             seen["emb"], seen["labels"] = emb.detach(), labels
             return emb.pow(2).mean(), {}
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Recipe study: rows of one change each from a baseline, trained with several seeds.
 
-python tools/recipe_study.py --study configs/recipe_study.yaml [--rows NAME ...] [--seeds 0 1 2]
+python tools/recipe_study.py --study configs/studies/recipe_study.yaml [--rows NAME ...] [--seeds 0 1 2]
 Each run is tools/train.py in a subprocess under --out (a finished run is never run again); the
 table of every row with results so far is rewritten to --report after each row.
 """
