@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from reid.engine.precision import NATIVE_BF16_FLAGS, cpu_has_native_bf16
 from reid.config import Config, TrainConfig, load_config
 from reid.data import DATASETS, VideoReIDDataset
 from reid.engine.trainer import build_optimizer
@@ -43,7 +44,6 @@ LOSS_TERMS: list[dict] = [{"name": "osm_caa", "weight": 1.0, "variant": "officia
                           {"name": "cross_entropy", "weight": 1.0}]
 NUM_CLASSES = 100
 AMP_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 TABLE_COLUMNS = ["backbone", "T", "precision", "channels_last", "model clips/s", "frames/s", "loader clips/s",
                  "loader/model ratio", "bottleneck"]
 
@@ -126,10 +126,6 @@ def parse_cpuinfo(text: str) -> tuple[str, set[str]]:
     return name, flags
 
 
-def has_native_bf16(flags: set[str]) -> bool:
-    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
-
-
 def load_average() -> float | None:
     try:
         return os.getloadavg()[0]
@@ -146,7 +142,7 @@ def describe_machine(device: torch.device, load: float | None = None) -> Machine
     if name == "unknown":
         name = platform.processor() or "unknown"
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return Machine(cpu=name, logical_cpus=os.cpu_count() or 0, native_bf16=has_native_bf16(flags),
+    return Machine(cpu=name, logical_cpus=os.cpu_count() or 0, native_bf16=cpu_has_native_bf16(flags),
                    torch_threads=torch.get_num_threads(), torch_version=torch.__version__, device=gpu,
                    load_average=load)
 

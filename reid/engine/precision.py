@@ -24,6 +24,7 @@ from reid.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPU flags of native bf16 arithmetic
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -36,6 +37,14 @@ class Precision:
     def dtype(self) -> torch.dtype | None:
         """The autocast dtype, None for plain fp32."""
         return _DTYPES[self.name]
+
+    def autocast(self, device_type: str) -> torch.autocast:
+        """The autocast context of this precision (disabled for fp32)."""
+        return _autocast(device_type, self.dtype)
+
+
+def _autocast(device_type: str, dtype: torch.dtype | None) -> torch.autocast:
+    return torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
@@ -52,7 +61,7 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
 
 def cpu_has_native_bf16(flags: set[str] | None = None) -> bool:
     flags = cpu_flags() if flags is None else flags
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return bool(flags & set(NATIVE_BF16_FLAGS))
 
 
 def resolve_precision(requested: str, device: torch.device, *, native_bf16: bool | None = None) -> Precision:
@@ -87,7 +96,7 @@ def _step_seconds(model: nn.Module, clips: torch.Tensor, dtype: torch.dtype | No
     times = []
     for i in range(steps + 1):
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with _autocast("cpu", dtype):
             out = model(clips)
         out.embedding.float().square().mean().backward()
         model.zero_grad(set_to_none=True)

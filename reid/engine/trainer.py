@@ -137,8 +137,7 @@ class Trainer:
         each training tracklet receives (``tools/suspects.py`` ranks tracklets by it).
         """
         clips, pids = clips.to(self.device, non_blocking=True), pids.to(self.device)
-        dtype = self.precision.dtype
-        with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with self.precision.autocast(self.device.type):
             out = self.model(clips)
         if self.cfg.loss_level == "frame":  # every frame is a sample (the paper's MARS setup)
             emb = out.frame_embeddings.flatten(0, 1)
