@@ -37,8 +37,10 @@ class DataConfig:
     packed: bool = False
     cache: bool = True
     flip: bool = True
-    pad_crop: int = 10  # pixels of padding for the random crop; 0 disables it
-    random_erasing: float = 0.0  # probability per clip
+    crop: str = "pad"  # pad (zero-pad by pad_crop, crop back) | zoom (enlarge 1/8, crop back; half the time) | none
+    pad_crop: int = 10  # pixels of padding for the pad crop; 0 disables it
+    random_erasing: float = 0.0  # probability per clip (per frame with augment_per_frame)
+    augment_per_frame: bool = False  # draw flip/crop/erasing for each frame instead of once per clip
 
 
 @dataclass
@@ -64,6 +66,7 @@ class ModelConfig:
     last_stride: int = 2  # 1: the last ResNet stage keeps its resolution
     embed_dim: int = 0  # 0: use the backbone's feature dimension, else a linear projection
     classifier_bias: bool = False
+    classifier_std: float = 0.001  # std of the classifier's normal init
 
 
 @dataclass
@@ -73,6 +76,7 @@ class TrainConfig:
     lr: float = 3.5e-4
     weight_decay: float = 5e-4
     momentum: float = 0.9
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam's (beta1, beta2)
     # The schedule is written in fractions of ``iterations``, so ``train.iterations=N`` alone gives
     # a coherent run of N iterations: linear warmup over the first ``warmup`` of them, then
     # ``schedule``: ``step`` (lr x lr_gamma at each fraction in lr_steps; none = constant) or

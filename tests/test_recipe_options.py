@@ -87,3 +87,23 @@ def test_max_pooling_and_unknown_neck():
     torch.testing.assert_close(out.embedding, out.frame_embeddings.amax(1))
     with pytest.raises(ConfigError, match="model.neck"):
         small(neck="bn")
+
+
+def test_classifier_init_std_and_its_check():
+    wide = small(classifier_std=0.01, classifier_bias=True)
+    narrow = small()
+    assert 0.005 < float(wide.classifier.weight.detach().std()) < 0.015
+    assert float(narrow.classifier.weight.detach().std()) < 0.0015
+    assert torch.count_nonzero(wide.classifier.bias) == 0
+    with pytest.raises(ConfigError, match="model.classifier_std"):
+        small(classifier_std=0.0)
+
+
+def test_adam_betas_reach_the_optimizer_and_are_checked(tmp_path):
+    model = small()
+    cfg = TrainConfig(iterations=2, betas=[0.9, 0.99])
+    trainer = Trainer(model, build_loss([{"name": "triplet"}]), cfg, tmp_path, torch.device("cpu"))
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.9, 0.99)
+    for bad in ([0.9], [0.9, 1.0], [-0.1, 0.9]):
+        with pytest.raises(ConfigError, match="train.betas"):
+            Trainer(model, build_loss([{"name": "triplet"}]), TrainConfig(betas=bad), tmp_path, torch.device("cpu"))

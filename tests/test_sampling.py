@@ -97,3 +97,34 @@ def test_clip_transform_eval_is_deterministic_and_normalised():
     clip = ClipTransform(32, 16)([frame])
     expected = (1.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(clip[0, :, 0, 0].numpy(), expected, rtol=1e-5)
+
+
+def _ramp(h=32, w=16):
+    # distinct values everywhere, so any flip or shift changes the frame
+    return (np.arange(h * w * 3).reshape(h, w, 3) % 251).astype(np.uint8)
+
+
+def test_zoom_crop_enlarges_and_crops_back_half_the_time():
+    frame = _ramp()
+    t = ClipTransform(32, 16, train=True, flip=False, crop="zoom")
+    plain = ClipTransform(32, 16)([frame])
+    changed = sum(not torch.equal(t([frame], np.random.default_rng(s)), plain) for s in range(200))
+    assert 70 < changed < 130  # p = 0.5; even a zoom at offset (0, 0) differs from the plain resize
+    clip = t([frame], np.random.default_rng(3))
+    assert clip.shape == (1, 3, 32, 16)
+
+
+def test_per_frame_augmentation_draws_each_frame():
+    frame = _ramp()
+    t = ClipTransform(32, 16, train=True, flip=True, crop="zoom", per_frame=True)
+    differs = 0
+    for seed in range(20):
+        clip = t([frame] * 4, np.random.default_rng(seed))
+        assert clip.shape == (4, 3, 32, 16)
+        differs += any(not torch.equal(clip[0], clip[i]) for i in range(1, 4))
+    assert differs >= 15  # with one draw per clip the four frames would always be equal
+
+
+def test_unknown_crop_is_a_config_error():
+    with pytest.raises(ConfigError, match="data.crop"):
+        ClipTransform(32, 16, crop="shift")

@@ -103,11 +103,11 @@ PRESETS: dict[str, SyntheticConfig] = {
     # The outlier study's size: 40 + 40 ids at 128x64, short tracklets (many runs on 2 CPU cores).
     "study": SyntheticConfig(num_train_ids=40, num_test_ids=40, tracklet_length=(6, 16), num_distractors=20,
                              num_junk=10, height=128, width=64),
-    # Hard: 100 + 60 ids who share 16 outfits (only build, hair, skin, bag and shoes tell many apart),
+    # Hard: 100 + 60 ids who share 48 outfits (only build, hair, skin, bag and shoes tell some apart),
     # strong camera colour casts, occluders, motion blur, truncated boxes, box jitter, scale drift.
     "hard": SyntheticConfig(num_train_ids=100, num_test_ids=60, tracklet_length=(8, 20), num_distractors=30,
-                            num_junk=15, occlusion=0.12, blur=0.12, truncation=0.06, outfits=16,
-                            colour_cast=1.8, jitter=0.03, scale_change=0.15),
+                            num_junk=15, occlusion=0.12, blur=0.12, truncation=0.06, outfits=48,
+                            colour_cast=1.3, jitter=0.03, scale_change=0.15),
 }
 
 

@@ -8,20 +8,28 @@ import cv2
 import numpy as np
 import torch
 
+from reid.errors import ConfigError
+
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+CROPS = ("pad", "zoom", "none")
 
 
 @dataclass
 class ClipTransform:
-    """Resize, optional flip / pad-and-crop / random erasing, normalise.
+    """Resize, optional flip / random crop / random erasing, normalise.
 
     Args:
         height, width: output frame size.
         train: apply the random augmentations.
-        flip: horizontal flip with probability 0.5 (whole clip).
-        pad_crop: zero-pad by this many pixels and crop back at a random offset (whole clip).
-        random_erasing: probability of erasing one random rectangle (same rectangle on all frames).
+        flip: horizontal flip with probability 0.5.
+        crop: ``pad``: zero-pad by ``pad_crop`` pixels and crop back at a random offset;
+            ``zoom``: with probability 0.5, enlarge by 1/8 and crop back at a random offset
+            (torchreid's Random2DTranslation); ``none``.
+        pad_crop: padding of the ``pad`` crop (0 disables it).
+        random_erasing: probability of erasing one random rectangle.
+        per_frame: draw flip, crop and erasing independently for every frame (as image
+            pipelines applied to video do); False: one draw for the whole clip.
     """
 
     height: int
@@ -30,6 +38,12 @@ class ClipTransform:
     flip: bool = True
     pad_crop: int = 0
     random_erasing: float = 0.0
+    crop: str = "pad"
+    per_frame: bool = False
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROPS:
+            raise ConfigError(f"data.crop: unknown crop {self.crop!r}; valid: {', '.join(CROPS)}")
 
     def __call__(self, frames: list[np.ndarray], rng: np.random.Generator | None = None) -> torch.Tensor:
         """Turn T RGB uint8 frames (H, W, 3) into a float tensor (T, 3, height, width)."""
@@ -38,14 +52,23 @@ class ClipTransform:
         ).astype(np.float32) / 255.0  # (T, H, W, 3)
         if self.train:
             rng = rng if rng is not None else np.random.default_rng()
-            clip = self._augment(clip, rng)
+            if self.per_frame:
+                clip = np.stack([self._augment(frame[None], rng)[0] for frame in clip])
+            else:
+                clip = self._augment(clip, rng)
         clip = (clip - IMAGENET_MEAN) / IMAGENET_STD
         return torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)))
 
     def _augment(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.flip and rng.random() < 0.5:
             clip = clip[:, :, ::-1]
-        if self.pad_crop > 0:
+        if self.crop == "zoom" and rng.random() < 0.5:
+            big_h, big_w = round(self.height * 1.125), round(self.width * 1.125)
+            y = int(round(rng.uniform(0, big_h - self.height)))
+            x = int(round(rng.uniform(0, big_w - self.width)))
+            clip = np.stack([cv2.resize(np.ascontiguousarray(f), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+                             for f in clip])[:, y : y + self.height, x : x + self.width]
+        if self.crop == "pad" and self.pad_crop > 0:
             p = self.pad_crop
             padded = np.pad(clip, ((0, 0), (p, p), (p, p), (0, 0)))
             y, x = rng.integers(0, 2 * p + 1, size=2)

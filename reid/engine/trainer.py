@@ -28,7 +28,11 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     # The fused kernels update all parameters in one pass: several times faster than the default
     # per-tensor loop on CPU (measured 0.13 s vs 0.6 s per Adam step of a ResNet-18 here).
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        betas = tuple(cfg.betas)
+        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ConfigError(f"config key 'train.betas': {list(cfg.betas)} must be two numbers in [0, 1), "
+                              "e.g. [0.9, 0.999]")
+        return torch.optim.Adam(params, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay, fused=True)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=True)
 
 

@@ -29,7 +29,8 @@ class ReIDNet(nn.Module):
     """
 
     def __init__(self, backbone: nn.Module, feat_dim: int, *, embed_dim: int, num_classes: int,
-                 pooling: str, classifier_bias: bool, neck: str = "none") -> None:
+                 pooling: str, classifier_bias: bool, neck: str = "none",
+                 classifier_std: float = 0.001) -> None:
         super().__init__()
         if neck not in NECKS:
             raise ConfigError(f"model.neck: unknown neck {neck!r}; valid: {', '.join(NECKS)}")
@@ -45,7 +46,9 @@ class ReIDNet(nn.Module):
             self.neck = nn.BatchNorm1d(self.dim)
             self.neck.bias.requires_grad_(False)
         self.classifier = nn.Linear(self.dim, max(num_classes, 1), bias=classifier_bias)
-        nn.init.normal_(self.classifier.weight, std=0.001)
+        if not classifier_std > 0:
+            raise ConfigError(f"model.classifier_std: {classifier_std!r}, expected a positive number")
+        nn.init.normal_(self.classifier.weight, std=classifier_std)
         if classifier_bias:
             nn.init.zeros_(self.classifier.bias)
 
@@ -69,12 +72,12 @@ class ReIDNet(nn.Module):
 
 def build_model(*, backbone: str, init: str, allow_random_init: bool, pooling: str, embed_dim: int,
                 num_classes: int, classifier_bias: bool = False, neck: str = "none",
-                last_stride: int = 2) -> tuple[ReIDNet, str]:
+                last_stride: int = 2, classifier_std: float = 0.001) -> tuple[ReIDNet, str]:
     """Build a ReIDNet; returns it and a description of the backbone initialisation used."""
     if pooling not in POOLINGS:
         raise ConfigError(f"model.pooling: unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
     net, feat_dim, used = build_backbone(backbone, init=init, allow_random_init=allow_random_init,
                                          last_stride=last_stride)
     model = ReIDNet(net, feat_dim, embed_dim=embed_dim, num_classes=num_classes, pooling=pooling,
-                    classifier_bias=classifier_bias, neck=neck)
+                    classifier_bias=classifier_bias, neck=neck, classifier_std=classifier_std)
     return model, used

@@ -89,7 +89,7 @@ def load_data(cfg: Config) -> VideoReIDDataset:
 def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int = 0) -> DataLoader:
     d = cfg.data
     transform = ClipTransform(d.height, d.width, train=True, flip=d.flip, pad_crop=d.pad_crop,
-                              random_erasing=d.random_erasing)
+                              random_erasing=d.random_erasing, crop=d.crop, per_frame=d.augment_per_frame)
     clips = TrainClips(dataset.train, seq_len=d.seq_len, sampling=d.sampling, transform=transform, seed=cfg.seed)
     sampler = IdentityBatchSampler([t.pid for t in dataset.train], num_identities=d.num_identities,
                                    num_instances=d.num_instances, seed=cfg.seed, num_batches=cfg.train.iterations)
@@ -102,7 +102,8 @@ def build_model_for(cfg: Config, num_classes: int) -> tuple[ReIDNet, str]:
     m = cfg.model
     return build_model(backbone=m.backbone, init=m.init, allow_random_init=m.allow_random_init,
                        pooling=m.pooling, embed_dim=m.embed_dim, num_classes=num_classes,
-                       classifier_bias=m.classifier_bias, neck=m.neck, last_stride=m.last_stride)
+                       classifier_bias=m.classifier_bias, classifier_std=m.classifier_std, neck=m.neck,
+                       last_stride=m.last_stride)
 
 
 def load_trained_model(cfg: Config, checkpoint: str | Path) -> ReIDNet:
