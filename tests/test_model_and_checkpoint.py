@@ -86,3 +86,39 @@ def test_crash_during_save_keeps_old_checkpoint(tmp_path):
         save_checkpoint(path, {"model": {"w": torch.zeros(2)}, "bad": Boom()})
     assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(2))
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]  # no temp file left behind
+
+
+class _RunsCode:
+    """Unpickling this calls a function: what a malicious checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "executed"
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {"w": torch.ones(2)}, "payload": _RunsCode(marker)}, path)
+    with pytest.raises(CheckpointError, match=r"evil\.pt was refused.*could run code") as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value)
+    assert not marker.exists()
+
+
+def test_a_trained_checkpoint_loads_with_weights_only(tmp_path):
+    # everything the trainer writes (optimizer, scheduler, scaler, RNG, history, config) is plain
+    import torch.nn as nn
+    model = nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 1.0)
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+             "scaler": torch.amp.GradScaler("cpu", enabled=False).state_dict(), "torch_rng": torch.get_rng_state(),
+             "history": [{"iteration": 1, "loss": 0.5}], "config": {"data": {"root": "x", "seq_len": 4}}}
+    save_checkpoint(tmp_path / "c.pt", state)
+    back = load_checkpoint(tmp_path / "c.pt")
+    assert torch.equal(back["torch_rng"], state["torch_rng"]) and back["history"] == state["history"]

@@ -1,8 +1,15 @@
-"""Checkpoints that a crash can never corrupt: write to a temporary file, fsync, then rename."""
+"""Checkpoints that a crash can never corrupt (temporary file, fsync, rename) and that cannot run code.
+
+Loading uses ``torch.load(weights_only=True)``: the unpickler accepts tensors and plain containers
+(dict, list, tuple, str, numbers, None) and nothing else, so a checkpoint from someone else can
+hold weights but never an object whose unpickling executes code. Everything this project writes
+into a checkpoint is of those types.
+"""
 
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -47,7 +54,15 @@ def load_checkpoint(path: str | os.PathLike, required: tuple[str, ...] = ("model
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc) or "Weights only" in str(exc):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(
+                f"checkpoint {path} was refused: it holds objects other than tensors and plain containers, "
+                f"and loading them could run code ({first})"
+            ) from None
+        raise CheckpointError(f"checkpoint {path} cannot be read (truncated or not a checkpoint): {exc}") from exc
     except Exception as exc:
         raise CheckpointError(f"checkpoint {path} cannot be read (truncated or not a checkpoint): {exc}") from exc
     missing = [k for k in required if not isinstance(state, dict) or k not in state]
