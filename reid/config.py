@@ -33,6 +33,7 @@ class DataConfig:
     test_max_frames: int = 64  # at most this many frames per test tracklet, evenly spaced
     num_identities: int = 8  # P: identities per batch
     num_instances: int = 4  # K: tracklets per identity
+    epoch: str = "identities"  # identities (each once per epoch) | tracklets (each tracklet once; torchreid's)
     workers: int = 2
     packed: bool = False
     cache: bool = True

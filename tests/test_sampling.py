@@ -128,3 +128,35 @@ def test_per_frame_augmentation_draws_each_frame():
 def test_unknown_crop_is_a_config_error():
     with pytest.raises(ConfigError, match="data.crop"):
         ClipTransform(32, 16, crop="shift")
+
+
+def test_tracklet_epochs_use_every_tracklet_once_and_resume_exactly():
+    pids = [0] * 5 + [1] * 2 + [2] * 3 + [3] * 1 + [4] * 4 + [5] * 6
+    s = IdentityBatchSampler(pids, num_identities=2, num_instances=2, seed=3, num_batches=40, epoch="tracklets")
+    first = s._epoch(0)
+    for batch in first:
+        assert len(batch) == 4
+        owners = [pids[i] for i in batch]
+        assert owners[0] == owners[1] and owners[2] == owners[3] and owners[0] != owners[2]
+    used = Counter(i for b in first for i in b)
+    # the groups never used are those left when fewer than 2 identities had any
+    assert len(used) >= len(pids) - 4
+    assert max(used.values()) <= 2  # a tracklet appears at most twice (once, plus a fill draw)
+    full = list(s)
+    assert len(full) == 40
+    resumed = IdentityBatchSampler(pids, num_identities=2, num_instances=2, seed=3, num_batches=40,
+                                   epoch="tracklets")
+    for start in (1, len(first), len(first) + 1, 33):
+        resumed.start_batch = start
+        assert list(resumed) == full[start:]
+    # identities with more tracklets are drawn more often; with "identities" all are equal
+    count = Counter(pids[i] for b in full for i, _ in b)
+    assert count[5] > count[3]
+    plain = IdentityBatchSampler(pids, num_identities=2, num_instances=2, seed=3, num_batches=30)
+    flat = Counter(pids[i] for b in plain for i, _ in b)
+    assert len(set(flat.values())) == 1
+
+
+def test_unknown_epoch_is_a_config_error():
+    with pytest.raises(ConfigError, match="data.epoch"):
+        IdentityBatchSampler([0, 1], num_identities=2, num_instances=1, epoch="frames")

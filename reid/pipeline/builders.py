@@ -92,7 +92,8 @@ def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int 
                               random_erasing=d.random_erasing, crop=d.crop, per_frame=d.augment_per_frame)
     clips = TrainClips(dataset.train, seq_len=d.seq_len, sampling=d.sampling, transform=transform, seed=cfg.seed)
     sampler = IdentityBatchSampler([t.pid for t in dataset.train], num_identities=d.num_identities,
-                                   num_instances=d.num_instances, seed=cfg.seed, num_batches=cfg.train.iterations)
+                                   num_instances=d.num_instances, seed=cfg.seed, num_batches=cfg.train.iterations,
+                                   epoch=d.epoch)
     sampler.start_batch = start_batch
     return DataLoader(clips, batch_sampler=sampler, num_workers=d.workers,
                       persistent_workers=False, pin_memory=torch.cuda.is_available())
