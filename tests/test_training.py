@@ -167,3 +167,29 @@ def test_frame_level_with_attention_pooling_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="loss_level=frame"):
         Trainer(model, build_loss([{"name": "cross_entropy"}]), TrainConfig(loss_level="frame"), tmp_path,
                 torch.device("cpu"))
+
+
+def test_resume_refuses_a_changed_config_and_says_which_keys(tmp_path):
+    from reid.errors import ConfigError
+    from reid.pipeline.training import config_changes, run_training
+
+    run_training(tiny_config(tmp_path, "run", "train.iterations=2"))
+    changed = tiny_config(tmp_path, "run", "train.iterations=4", "train.resume=auto", "train.lr=0.01",
+                          "data.seq_len=3")
+    written = (tmp_path / "run" / "config.yaml").read_text()
+    with pytest.raises(ConfigError, match=r"another config \(data\.seq_len: 2 -> 3; train\.lr: 0\.00035 -> 0\.01\)"):
+        run_training(changed)
+    assert (tmp_path / "run" / "config.yaml").read_text() == written  # nothing rewritten
+    # the budget, logging and evaluation may change on resume
+    assert config_changes({"train": {"iterations": 2, "lr": 1.0}, "eval": {"k1": 3}},
+                          {"train": {"iterations": 9, "lr": 1.0}, "eval": {"k1": 5}}) == []
+
+
+def test_resuming_a_finished_run_warns(tmp_path, caplog):
+    from reid.pipeline.training import run_training
+
+    run_training(tiny_config(tmp_path, "done", "train.iterations=2"))
+    with caplog.at_level("WARNING"):
+        _, state = run_training(tiny_config(tmp_path, "done", "train.iterations=2", "train.resume=auto"))
+    assert state.iteration == 2
+    assert any("nothing left to train" in r.getMessage() for r in caplog.records)

@@ -13,7 +13,11 @@ from reid.eval.report import write_report
 def main(argv=None):
     parser = base_parser(__doc__)
     parser.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
+    parser.add_argument("--force-new", action="store_true",
+                        help="start over in output_dir even if it holds a checkpoint (which is overwritten)")
     args, cfg = parse(parser, argv)
+    if args.force_new:
+        cfg.train.resume = ""
     dataset = load_data(cfg)
     model, state = run_training(cfg, dataset)
     if not args.no_eval:

@@ -9,7 +9,9 @@ import yaml
 
 from reid.config import Config, config_to_dict
 from reid.data import VideoReIDDataset
+from reid.engine.checkpoint import load_checkpoint
 from reid.engine.trainer import Trainer, TrainState
+from reid.errors import ConfigError
 from reid.eval.report import write_text
 from reid.losses import build_loss
 from reid.models import ReIDNet
@@ -17,6 +19,48 @@ from reid.pipeline.builders import build_model_for, build_train_loader, load_dat
 from reid.pipeline.evaluation import evaluate_model
 
 logger = logging.getLogger(__name__)
+
+
+# Keys that may differ between a run and its resumption: the budget, logging and checkpoint
+# cadence, loader processes, the device, and evaluation (which never touches the weights).
+RESUMABLE_KEYS = ("train.iterations", "train.log_every", "train.eval_every", "train.checkpoint_every",
+                  "train.resume", "data.workers", "device", "output_dir")
+RESUMABLE_SECTIONS = ("eval.",)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_changes(saved: dict, current: dict) -> list[str]:
+    """``key: saved -> current`` for every key that differs and may not change on resume."""
+    a, b = _flatten(saved), _flatten(current)
+    changed = []
+    for key in sorted(set(a) | set(b)):
+        if key in RESUMABLE_KEYS or key.startswith(RESUMABLE_SECTIONS):
+            continue
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            changed.append(f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}")
+    return changed
+
+
+def check_resumable(cfg: Config, checkpoint: Path) -> None:
+    """Refuse to continue ``checkpoint`` with a config that would train other weights."""
+    state = load_checkpoint(checkpoint)
+    saved = state.get("config")
+    if not isinstance(saved, dict):
+        raise ConfigError(f"checkpoint {checkpoint} holds no config, so it cannot be shown to belong to this run; "
+                          "use another output_dir, train.resume='' or --force-new")
+    changed = config_changes(saved, config_to_dict(cfg))
+    if changed:
+        raise ConfigError(f"checkpoint {checkpoint} was trained with another config ({'; '.join(changed)}); "
+                          "use another output_dir, or --force-new to start this run over")
 
 
 def resume_path(cfg: Config) -> Path | None:
@@ -39,6 +83,9 @@ def run_training(cfg: Config, dataset: VideoReIDDataset | None = None,
         model: an already built model (built from ``cfg.model`` otherwise, after seeding).
     """
     out = Path(cfg.output_dir)
+    resume = resume_path(cfg)
+    if resume is not None:
+        check_resumable(cfg, resume)  # before anything is written into the run folder
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     device = resolve_device(cfg.device)
@@ -51,9 +98,12 @@ def run_training(cfg: Config, dataset: VideoReIDDataset | None = None,
     criterion = build_loss(cfg.loss.terms).to(device)
     trainer = Trainer(model, criterion, cfg.train, out, device,
                       extra_state={"config": config_to_dict(cfg), "num_classes": dataset.num_train_pids})
-    resume = resume_path(cfg)
     if resume is not None:
         trainer.resume(resume)
+        if trainer.state.iteration >= cfg.train.iterations:
+            logger.warning("%s is already at iteration %d of train.iterations=%d: nothing left to train "
+                           "(raise train.iterations to train on, or use --force-new to start over)",
+                           resume, trainer.state.iteration, cfg.train.iterations)
     loader = build_train_loader(cfg, dataset, start_batch=trainer.state.iteration)
 
     def on_eval(iteration: int) -> dict:
