@@ -30,9 +30,55 @@ def test_unknown_key_is_a_one_line_error():
     assert "Traceback" not in out.stderr
 
 
-def test_missing_dataset_is_a_one_line_error(tmp_path):
+def test_missing_checkpoint_is_a_one_line_error(tmp_path):
     out = _run("tools/test.py", "--config", "configs/mars_osm_caa.yaml", f"data.root={tmp_path}",
                "--checkpoint", str(tmp_path / "none.pt"))
+    assert out.returncode == 2
+    assert f"checkpoint {tmp_path / 'none.pt'} does not exist" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_dataset_is_a_one_line_error(tmp_path):
+    import torch
+
+    torch.save({"model": {}, "config": {"model": {"backbone": "resnet18"}}}, tmp_path / "c.pt")
+    out = _run("tools/test.py", "--config", "configs/mars_osm_caa.yaml", f"data.root={tmp_path}",
+               "--checkpoint", str(tmp_path / "c.pt"))
     assert out.returncode == 1
     assert f"no mars dataset under {tmp_path}" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_evaluation_takes_the_model_from_the_checkpoint_and_writes_beside_it(tmp_path):
+    import pytest
+
+    from reid.config import load_config
+    from reid.pipeline.cli import parse_for_checkpoint
+    from reid.pipeline.testing import run_test
+    from reid.pipeline.training import run_training
+    from tests.test_training import TINY
+
+    run_dir = tmp_path / "run"
+    train_cfg = load_config(None, [*TINY, f"data.root={tmp_path / 'data'}", f"output_dir={run_dir}",
+                                   "train.iterations=2"])
+    run_training(train_cfg)
+    (run_dir / "report.md").write_text("the training report")
+    parser = base_parser("x")
+    parser.add_argument("--checkpoint")
+    parser.add_argument("--out")
+    ckpt = str(run_dir / "checkpoint.pt")
+    # a config for another model (ResNet-50, no embedding layer): the checkpoint's model wins
+    args, cfg = parse_for_checkpoint(parser, ["--config", str(ROOT / "configs" / "mars_osm_caa.yaml"),
+                                              "--checkpoint", ckpt, *TINY[:8], "synthetic.preset=tiny",
+                                              "data.name=synthetic", f"data.root={tmp_path / 'data'}", "eval.k1=6", "eval.k2=3"])
+    assert cfg.model == train_cfg.model and cfg.model.backbone == "resnet18" and cfg.model.embed_dim == 32
+    assert cfg.output_dir.startswith(str(run_dir / "eval-"))
+    results = run_test(cfg, ckpt)
+    assert 0 <= results["plain"]["rank1"] <= 100
+    assert (run_dir / "report.md").read_text() == "the training report"
+    assert (tmp_path / cfg.output_dir / "report.md").is_file()
+    # without --config the saved config is used whole; --out chooses the folder
+    _, same = parse_for_checkpoint(parser, ["--checkpoint", ckpt, "--out", str(tmp_path / "mine")])
+    assert same.data == train_cfg.data and same.output_dir == str(tmp_path / "mine")
+    with pytest.raises(SystemExit):
+        parse_for_checkpoint(parser, ["--checkpoint", ckpt, "model.embed_dim=64"])

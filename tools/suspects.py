@@ -1,10 +1,12 @@
 #!/usr/bin/env python
 """Rank training tracklets by CAA attention (lowest first): a CSV and a contact sheet.
 
-python tools/suspects.py --config C --checkpoint outputs/run/checkpoint.pt [--top K] [--source S]
+python tools/suspects.py --checkpoint outputs/run/checkpoint.pt [--config C] [--top K] [--source S] [--out DIR]
 --source training (default when the run used CAA): the mean attention the loss gave each tracklet
 during training, recorded in the checkpoint; final: the final model's attention.
 On synthetic data the precision of the list against the injected wrong labels is printed.
+The model is built as the checkpoint's saved config says; outputs go to --out, else to a new
+suspects-<time>/ folder beside the checkpoint.
 """
 
 import sys
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from reid.data.paths import resolve_dataset_dir
 from reid.pipeline.builders import load_data, load_trained_model, resolve_device
-from reid.pipeline.cli import base_parser, parse, run_main
+from reid.pipeline.cli import base_parser, parse_for_checkpoint, run_main
 from reid.engine.checkpoint import CheckpointError, load_checkpoint
 from reid.pipeline.suspects import (caa_enabled, contact_sheet, injected_wrong_labels, precision_at,
                                     rank_by_attention, rank_by_training_attention, write_csv)
@@ -24,7 +26,8 @@ def main(argv=None):
     parser.add_argument("--top", type=int, default=0, help="tracklets on the contact sheet "
                         "(default: the number of injected wrong labels, else 40)")
     parser.add_argument("--source", choices=("auto", "training", "final"), default="auto")
-    args, cfg = parse(parser, argv)
+    parser.add_argument("--out", help="output folder (default: suspects-<time>/ beside the checkpoint)")
+    args, cfg = parse_for_checkpoint(parser, argv, kind="suspects")
     device = resolve_device(cfg.device)
     dataset = load_data(cfg)
     state = load_checkpoint(args.checkpoint)
