@@ -2,11 +2,13 @@
 """Train a re-ID model: ``python tools/train.py --config configs/mars_osm_caa.yaml data.root=/data``."""
 
 import sys
+from pathlib import Path
 
 from reid.pipeline.cli import base_parser, parse, run_main
 from reid.pipeline.evaluation import evaluate_model
 from reid.pipeline.builders import load_data, resolve_device
-from reid.pipeline.training import run_training
+from reid.engine.run_lock import RunLock
+from reid.pipeline.training import run_log, run_training
 from reid.eval.report import write_report
 
 
@@ -18,6 +20,11 @@ def main(argv=None):
     args, cfg = parse(parser, argv)
     if args.force_new:
         cfg.train.resume = ""
+    with RunLock(cfg.output_dir), run_log(Path(cfg.output_dir) / "log.txt"):
+        train_and_report(cfg, args)
+
+
+def train_and_report(cfg, args):
     dataset = load_data(cfg)
     model, state = run_training(cfg, dataset)
     if not args.no_eval:

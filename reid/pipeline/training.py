@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import yaml
 from reid.config import Config, config_to_dict
 from reid.data import VideoReIDDataset
 from reid.engine.checkpoint import load_checkpoint
+from reid.engine.run_lock import RunLock
 from reid.engine.trainer import Trainer, TrainState
 from reid.errors import ConfigError
 from reid.eval.report import write_text
@@ -82,6 +84,40 @@ def run_training(cfg: Config, dataset: VideoReIDDataset | None = None,
         dataset: an already loaded dataset (loaded from ``cfg.data`` otherwise).
         model: an already built model (built from ``cfg.model`` otherwise, after seeding).
     """
+    with RunLock(cfg.output_dir), run_log(Path(cfg.output_dir) / "log.txt"):
+        return _run_training(cfg, dataset, model)
+
+
+@contextlib.contextmanager
+def run_log(path: Path):
+    """Copy every log line of the block into ``path`` (appending: a resumed run continues the file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    if any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve() for h in root.handlers):
+        yield
+        return
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler.setLevel(logging.INFO)
+    previous = root.level
+    quieted = []
+    if previous > logging.INFO:  # --quiet: the terminal shows warnings only, the file still gets INFO
+        quieted = [h for h in root.handlers if h.level < previous]
+        for h in quieted:
+            h.setLevel(previous)
+        root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        root.setLevel(previous)
+        for h in quieted:
+            h.setLevel(logging.NOTSET)
+
+
+def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet | None) -> tuple[ReIDNet, TrainState]:
     out = Path(cfg.output_dir)
     resume = resume_path(cfg)
     if resume is not None:
