@@ -60,3 +60,28 @@ def test_training_writes_log_txt(tmp_path):
     text = (tmp_path / "run" / "log.txt").read_text()
     assert "precision fp32" in text and "it 2/2" in text
     assert not (tmp_path / "run" / LOCK_NAME).exists()
+
+
+def test_training_writes_train_log_csv_and_a_weights_only_model(tmp_path):
+    import csv
+
+    import torch
+
+    from tests.test_training import tiny_config
+    from reid.engine.checkpoint import load_checkpoint
+    from reid.pipeline.builders import load_trained_model
+    from reid.pipeline.training import run_training
+
+    cfg = tiny_config(tmp_path, "run", "train.iterations=4", "train.log_every=2")
+    model, state = run_training(cfg)
+    rows = list(csv.DictReader((tmp_path / "run" / "train_log.csv").open()))
+    assert [int(r["iteration"]) for r in rows] == [2, 4]
+    assert {"lr", "loss", "osm_caa", "cross_entropy"} <= set(rows[0])
+    assert float(rows[1]["loss"]) == state.history[1]["loss"]
+    shared = load_checkpoint(tmp_path / "run" / "model.pt")  # weights_only
+    assert set(shared) == {"model", "iteration", "config", "num_classes"}
+    again = load_trained_model(cfg, tmp_path / "run" / "model.pt")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k]), k
+    full = (tmp_path / "run" / "checkpoint.pt").stat().st_size
+    assert (tmp_path / "run" / "model.pt").stat().st_size < full  # no optimizer state

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import math
 import time
@@ -15,7 +17,7 @@ from torch import nn
 
 from reid.config import TrainConfig, check_choice
 from reid.errors import ConfigError
-from reid.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from reid.engine.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
 from reid.engine.precision import Precision, probe_faster, resolve_precision
 from reid.models.reid_net import ReIDNet
 
@@ -65,6 +67,19 @@ def lr_factor(iteration: int, cfg: TrainConfig) -> float:
         t = min(1.0, max(0, iteration - warm) / max(1, n - 1 - warm))
         return factor * (cfg.min_lr_factor + (1 - cfg.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * t)))
     return factor * cfg.lr_gamma ** sum(iteration >= round(f * n) for f in cfg.lr_steps)
+
+
+def write_history_csv(path: Path, history: list[dict]) -> None:
+    """Every logged record as one CSV row (columns: the union of the records' keys, iteration first).
+
+    Rewritten whole and atomically at each log line, so a killed run leaves a complete file.
+    """
+    columns = ["iteration"] + sorted({k for h in history for k in h} - {"iteration"})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_bytes(path, lambda f: f.write(buffer.getvalue().encode()))
 
 
 @dataclass
@@ -178,6 +193,13 @@ class Trainer:
             **self.extra_state,
         })
 
+    def save_weights(self) -> None:
+        """``model.pt``: the weights and the run's config only, for sharing and evaluation."""
+        save_checkpoint(self.output_dir / "model.pt", {
+            "model": self.model.state_dict(), "iteration": self.state.iteration,
+            **{k: v for k, v in self.extra_state.items() if k in ("config", "num_classes")},
+        })
+
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint of the same run.
 
@@ -232,16 +254,19 @@ class Trainer:
                 rate = self.state.steps_timed / max(self.state.step_seconds, 1e-9)
                 record = {"iteration": it, "lr": self.optimizer.param_groups[0]["lr"], **mean}
                 self.state.history.append(record)
+                write_history_csv(self.output_dir / "train_log.csv", self.state.history)
                 logger.info("it %d/%d  %s  lr %.2e  (%.2f it/s)", it, cfg.iterations,
                             "  ".join(f"{k} {v:.4f}" for k, v in mean.items()), record["lr"], rate)
                 window = []
             if on_eval is not None and cfg.eval_every and it % cfg.eval_every == 0 and it < cfg.iterations:
                 self.state.history.append({"iteration": it, **on_eval(it)})
+                write_history_csv(self.output_dir / "train_log.csv", self.state.history)
                 self.model.train()
             if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
                 self.save()
             tick = time.perf_counter()  # evaluation and checkpoint writes are not step time
         self.save()
+        self.save_weights()
         if self.state.iteration < cfg.iterations:
             logger.warning("batches ran out at iteration %d of %d", self.state.iteration, cfg.iterations)
         return self.state
