@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -193,3 +194,63 @@ def test_resuming_a_finished_run_warns(tmp_path, caplog):
         _, state = run_training(tiny_config(tmp_path, "done", "train.iterations=2", "train.resume=auto"))
     assert state.iteration == 2
     assert any("nothing left to train" in r.getMessage() for r in caplog.records)
+
+
+class _NaNAt(torch.nn.Module):
+    """Wraps a combined loss; returns NaN at the given calls (0-based)."""
+
+    def __init__(self, inner, bad):
+        super().__init__()
+        self.inner, self.bad, self.calls = inner, set(bad), 0
+
+    def forward(self, *args, **kwargs):
+        total, parts = self.inner(*args, **kwargs)
+        call, self.calls = self.calls, self.calls + 1
+        return (total * float("nan"), parts) if call in self.bad else (total, parts)
+
+
+def _nan_trainer(tmp_path, bad, **cfg):
+    torch.manual_seed(0)
+    model, _ = build_model(backbone="resnet18", init="random", allow_random_init=False, pooling="avg",
+                           embed_dim=8, num_classes=3)
+    crit = _NaNAt(build_loss([{"name": "triplet"}, {"name": "cross_entropy"}]), bad)
+    return Trainer(model, crit, TrainConfig(iterations=8, log_every=4, checkpoint_every=2, **cfg), tmp_path,
+                   torch.device("cpu"))
+
+
+def _batches(n):
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randn(6, 2, 3, 32, 16, generator=g), torch.tensor([0, 0, 1, 1, 2, 2]), torch.zeros(6), torch.arange(6))
+            for _ in range(n)]
+
+
+def test_a_non_finite_loss_skips_the_step_and_is_counted(tmp_path):
+    trainer = _nan_trainer(tmp_path, bad={2, 5})
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    state = trainer.train(iter(_batches(8)))
+    assert state.iteration == 8 and state.nonfinite_steps == 2
+    assert all(np.isfinite(h["loss"]) for h in state.history)
+    assert state.history[-1]["skipped_nonfinite"] == 2
+    assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+
+
+def test_a_step_whose_loss_is_nan_leaves_the_weights_alone(tmp_path):
+    trainer = _nan_trainer(tmp_path, bad={0})
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items() if "running" not in k and "tracked" not in k}
+    clips, pids, _, _ = _batches(1)[0]
+    trainer.run_step(clips, pids)
+    after = trainer.model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+
+
+def test_too_many_non_finite_steps_in_a_row_stop_with_one_clear_line(tmp_path):
+    from reid.engine.trainer import TrainingDiverged
+
+    trainer = _nan_trainer(tmp_path, bad={4, 5, 6}, max_nonfinite=3)
+    with pytest.raises(TrainingDiverged) as info:
+        trainer.train(iter(_batches(8)))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "iteration 7" in message and "3 steps in a row" in message and "train.lr=" in message
+    assert f"{tmp_path / 'checkpoint.pt'} is intact" in message
+    assert load_checkpoint(tmp_path / "checkpoint.pt", required=("iteration",))["iteration"] == 4

@@ -7,6 +7,7 @@ import io
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +17,16 @@ import torch
 from torch import nn
 
 from reid.config import TrainConfig, check_choice
-from reid.errors import ConfigError
+from reid.errors import ConfigError, ReIDError
 from reid.engine.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
 from reid.engine.precision import Precision, probe_faster, resolve_precision
 from reid.models.reid_net import ReIDNet
 
 logger = logging.getLogger(__name__)
+
+
+class TrainingDiverged(ReIDError, RuntimeError):
+    """The loss or its gradient stayed non-finite for ``train.max_nonfinite`` steps in a row."""
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -86,6 +91,8 @@ def write_history_csv(path: Path, history: list[dict]) -> None:
 class TrainState:
     iteration: int = 0
     history: list[dict] = field(default_factory=list)
+    nonfinite_steps: int = 0  # steps skipped for a non-finite loss or gradient (this session)
+    nonfinite_in_a_row: int = 0
     step_seconds: float = 0.0  # wall time inside training steps (loading included, evaluation not)
     steps_timed: int = 0  # iterations that step_seconds covers (a resumed run: since the resume)
     # per training tracklet: sum and count of the CAA attention it received in the loss
@@ -122,6 +129,8 @@ class Trainer:
             raise ConfigError("train.loss_level=frame trains no temporal pooling weights: use model.pooling=avg "
                               "(the paper's setup) or loss_level=clip")
         check_schedule(cfg)
+        if cfg.max_nonfinite < 1:
+            raise ConfigError(f"config key 'train.max_nonfinite': {cfg.max_nonfinite} must be >= 1")
         self.model, self.criterion, self.cfg, self.device = model, criterion, cfg, device
         self.output_dir = Path(output_dir)
         self.optimizer = build_optimizer(model, cfg)
@@ -167,17 +176,46 @@ class Trainer:
         cls = self.model.neck(emb)  # the classifier's input: emb itself without a BNNeck
         bias = None if self.model.centre_bias is None else self.model.centre_bias.float()
         total, parts = self.criterion(emb, labels, self.model.centres.float(), bias, class_embeddings=cls)
-        if not torch.isfinite(total):
-            raise FloatingPointError(f"loss is {total.item()} at iteration {self.state.iteration}: {parts}")
+        self.optimizer.zero_grad(set_to_none=True)
+        values = {"loss": float(total.detach()), **{k: float(v) for k, v in parts.items()}}
+        if not math.isfinite(values["loss"]):
+            self._skip(values, "loss")
+            return values
         attention = getattr(self.criterion, "last_attention", None)
         if indices is not None and attention is not None:
             self.state.record_attention(indices.cpu(), attention.detach().cpu().view(len(pids), -1).mean(1))
-        self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
+        if not self.scaler.is_enabled():  # fp16's GradScaler skips steps with inf gradients itself
+            params = [p for p in self.model.parameters() if p.grad is not None]
+            norm = torch.nn.utils.clip_grad_norm_(params, float("inf")) if params else torch.zeros(())
+            if not torch.isfinite(norm):
+                self.optimizer.zero_grad(set_to_none=True)
+                self._skip(values, "gradient")
+                return values
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return {"loss": float(total.detach()), **{k: float(v) for k, v in parts.items()}}
+        self.state.nonfinite_in_a_row = 0
+        return values
+
+    def _skip(self, values: dict[str, float], what: str) -> None:
+        """Count a step skipped for a non-finite ``what``; stop after ``max_nonfinite`` in a row."""
+        with warnings.catch_warnings():  # the schedule follows the iteration count, step or not
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            self.scheduler.step()
+        self.state.nonfinite_steps += 1
+        self.state.nonfinite_in_a_row += 1
+        it = self.state.iteration + 1
+        logger.warning("iteration %d: non-finite %s (%s): step skipped (%d in a row)", it, what,
+                       ", ".join(f"{k} {v:.4g}" for k, v in values.items()), self.state.nonfinite_in_a_row)
+        if self.state.nonfinite_in_a_row >= self.cfg.max_nonfinite:
+            last = f"the last checkpoint {self.checkpoint_path} is intact" if self.checkpoint_path.is_file() \
+                else "no checkpoint was written yet"
+            raise TrainingDiverged(
+                f"training stopped at iteration {it}: the {what} was non-finite in {self.state.nonfinite_in_a_row} "
+                f"steps in a row (last loss parts: {', '.join(f'{k} {v:.4g}' for k, v in values.items())}); "
+                f"likely causes: a learning rate too high (train.lr={self.cfg.lr}) or {self.precision.name} "
+                f"arithmetic overflowing (try train.precision=fp32); {last}")
 
     def save(self) -> None:
         save_checkpoint(self.checkpoint_path, {
@@ -248,11 +286,14 @@ class Trainer:
             now = time.perf_counter()
             self.state.step_seconds += now - tick  # waiting for the batch + the step itself
             self.state.steps_timed += 1
-            window.append(parts)
-            if it % cfg.log_every == 0 or it == cfg.iterations:
+            if all(math.isfinite(v) for v in parts.values()):  # a skipped step's NaN stays out of the means
+                window.append(parts)
+            if window and (it % cfg.log_every == 0 or it == cfg.iterations):
                 mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
                 rate = self.state.steps_timed / max(self.state.step_seconds, 1e-9)
                 record = {"iteration": it, "lr": self.optimizer.param_groups[0]["lr"], **mean}
+                if self.state.nonfinite_steps:
+                    record["skipped_nonfinite"] = self.state.nonfinite_steps
                 self.state.history.append(record)
                 write_history_csv(self.output_dir / "train_log.csv", self.state.history)
                 logger.info("it %d/%d  %s  lr %.2e  (%.2f it/s)", it, cfg.iterations,
@@ -262,7 +303,7 @@ class Trainer:
                 self.state.history.append({"iteration": it, **on_eval(it)})
                 write_history_csv(self.output_dir / "train_log.csv", self.state.history)
                 self.model.train()
-            if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
+            if cfg.checkpoint_every and it % cfg.checkpoint_every == 0 and not self.state.nonfinite_in_a_row:
                 self.save()
             tick = time.perf_counter()  # evaluation and checkpoint writes are not step time
         self.save()
