@@ -93,6 +93,7 @@ class TrainConfig:
     # ~20x slower, on CPUs without avx512_bf16 / amx).
     precision: str = "fp32"
     channels_last: bool = False
+    tensorboard: bool = True  # scalars (loss parts, lr, it/s, eval, degenerate batches) in output_dir/tensorboard
     max_nonfinite: int = 5  # a non-finite loss/gradient skips the step; this many in a row stop the run
     log_every: int = 20
     eval_every: int = 0  # 0: evaluate only at the end

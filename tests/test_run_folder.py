@@ -85,3 +85,20 @@ def test_training_writes_train_log_csv_and_a_weights_only_model(tmp_path):
         assert torch.equal(v, again.state_dict()[k]), k
     full = (tmp_path / "run" / "checkpoint.pt").stat().st_size
     assert (tmp_path / "run" / "model.pt").stat().st_size < full  # no optimizer state
+
+
+def test_training_writes_tensorboard_scalars(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.test_training import tiny_config
+    from reid.pipeline.training import run_training
+
+    run_training(tiny_config(tmp_path, "run", "train.iterations=4", "train.log_every=2"))
+    board = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    board.Reload()
+    tags = set(board.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "train/it_per_s", "train/osm_caa", "degenerate/osm_caa/batches"} <= tags
+    assert [e.step for e in board.Scalars("train/loss")] == [2, 4]
+    assert board.Scalars("degenerate/osm_caa/batches")[-1].value == 4
+    run_training(tiny_config(tmp_path, "quiet", "train.iterations=2", "train.tensorboard=false"))
+    assert not (tmp_path / "quiet" / "tensorboard").exists()

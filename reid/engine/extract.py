@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -27,7 +29,7 @@ def extract_features(
     workers: int = 0,
     device: torch.device | str = "cpu",
     amp: bool = False,  # CUDA only: on CPU, bfloat16 features would create spurious distance ties
-    progress: bool = False,
+    progress: bool | None = None,  # None: a bar when stderr is a terminal
     feature: str = "embedding",
 ) -> np.ndarray:
     """Embed every tracklet.
@@ -49,7 +51,8 @@ def extract_features(
     sums = torch.zeros(len(tracklets), model.dim, dtype=torch.float64)
     counts = torch.zeros(len(tracklets), dtype=torch.float64)
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    for clips, owner, real in tqdm(loader, desc="extract", disable=not progress, leave=False):
+    show = sys.stderr.isatty() if progress is None else progress
+    for clips, owner, real in tqdm(loader, desc="extract", disable=not show, leave=False):
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp and device.type == "cuda"):
             emb = model(clips.to(device, non_blocking=True)).embedding
             if feature == "neck":

@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 from torch import nn
 
 from reid.config import TrainConfig, check_choice
@@ -273,41 +275,80 @@ class Trainer:
         cfg = self.cfg
         self.model.train()
         window: list[dict] = []
+        board = self._open_board()
+        bar = tqdm(total=cfg.iterations, initial=self.state.iteration, desc="train", unit="it", dynamic_ncols=True,
+                   disable=not sys.stderr.isatty(), leave=False)
         tick = time.perf_counter()
-        for clips, pids, _camids, indices in batches:
-            if self.state.iteration >= cfg.iterations:
-                break
-            if not window and self.state.steps_timed == 0:
-                self._settle_precision(clips)
-                logger.info(self.describe())
-            parts = self.run_step(clips, pids, indices)
-            self.state.iteration += 1
-            it = self.state.iteration
-            now = time.perf_counter()
-            self.state.step_seconds += now - tick  # waiting for the batch + the step itself
-            self.state.steps_timed += 1
-            if all(math.isfinite(v) for v in parts.values()):  # a skipped step's NaN stays out of the means
-                window.append(parts)
-            if window and (it % cfg.log_every == 0 or it == cfg.iterations):
-                mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-                rate = self.state.steps_timed / max(self.state.step_seconds, 1e-9)
-                record = {"iteration": it, "lr": self.optimizer.param_groups[0]["lr"], **mean}
-                if self.state.nonfinite_steps:
-                    record["skipped_nonfinite"] = self.state.nonfinite_steps
-                self.state.history.append(record)
-                write_history_csv(self.output_dir / "train_log.csv", self.state.history)
-                logger.info("it %d/%d  %s  lr %.2e  (%.2f it/s)", it, cfg.iterations,
-                            "  ".join(f"{k} {v:.4f}" for k, v in mean.items()), record["lr"], rate)
-                window = []
-            if on_eval is not None and cfg.eval_every and it % cfg.eval_every == 0 and it < cfg.iterations:
-                self.state.history.append({"iteration": it, **on_eval(it)})
-                write_history_csv(self.output_dir / "train_log.csv", self.state.history)
-                self.model.train()
-            if cfg.checkpoint_every and it % cfg.checkpoint_every == 0 and not self.state.nonfinite_in_a_row:
-                self.save()
-            tick = time.perf_counter()  # evaluation and checkpoint writes are not step time
+        try:
+            for clips, pids, _camids, indices in batches:
+                if self.state.iteration >= cfg.iterations:
+                    break
+                if not window and self.state.steps_timed == 0:
+                    self._settle_precision(clips)
+                    logger.info(self.describe())
+                parts = self.run_step(clips, pids, indices)
+                self.state.iteration += 1
+                it = self.state.iteration
+                now = time.perf_counter()
+                self.state.step_seconds += now - tick  # waiting for the batch + the step itself
+                self.state.steps_timed += 1
+                bar.update(1)
+                if all(math.isfinite(v) for v in parts.values()):  # a skipped step's NaN stays out of the means
+                    window.append(parts)
+                if window and (it % cfg.log_every == 0 or it == cfg.iterations):
+                    mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                    rate = self.state.steps_timed / max(self.state.step_seconds, 1e-9)
+                    record = {"iteration": it, "lr": self.optimizer.param_groups[0]["lr"], **mean}
+                    if self.state.nonfinite_steps:
+                        record["skipped_nonfinite"] = self.state.nonfinite_steps
+                    self.state.history.append(record)
+                    write_history_csv(self.output_dir / "train_log.csv", self.state.history)
+                    self._to_board(board, "train", it, {**record, "it_per_s": rate})
+                    self._to_board(board, "degenerate", it, self._degenerate_counters())
+                    bar.set_postfix(loss=f"{mean['loss']:.4f}")
+                    logger.info("it %d/%d  %s  lr %.2e  (%.2f it/s)", it, cfg.iterations,
+                                "  ".join(f"{k} {v:.4f}" for k, v in mean.items()), record["lr"], rate)
+                    window = []
+                if on_eval is not None and cfg.eval_every and it % cfg.eval_every == 0 and it < cfg.iterations:
+                    result = on_eval(it)
+                    self.state.history.append({"iteration": it, **result})
+                    write_history_csv(self.output_dir / "train_log.csv", self.state.history)
+                    self._to_board(board, "eval", it, result)
+                    self.model.train()
+                if cfg.checkpoint_every and it % cfg.checkpoint_every == 0 and not self.state.nonfinite_in_a_row:
+                    self.save()
+                tick = time.perf_counter()  # evaluation and checkpoint writes are not step time
+        finally:
+            bar.close()
+            if board is not None:
+                board.close()
         self.save()
         self.save_weights()
         if self.state.iteration < cfg.iterations:
             logger.warning("batches ran out at iteration %d of %d", self.state.iteration, cfg.iterations)
         return self.state
+
+    def _open_board(self):
+        """A TensorBoard writer into ``<output_dir>/tensorboard`` (``train.tensorboard``), or None."""
+        if not self.cfg.tensorboard:
+            return None
+        from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
+
+        return SummaryWriter(log_dir=str(self.output_dir / "tensorboard"), purge_step=self.state.iteration + 1)
+
+    @staticmethod
+    def _to_board(board, section: str, step: int, values: dict) -> None:
+        if board is None:
+            return
+        for key, value in values.items():
+            if key != "iteration" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                board.add_scalar(f"{section}/{key}", value, step)
+        board.flush()
+
+    def _degenerate_counters(self) -> dict[str, float]:
+        """Each loss term's degenerate-batch counters (e.g. batches without positive pairs)."""
+        out: dict[str, float] = {}
+        for name, term in getattr(self.criterion, "terms", {}).items():
+            for key, count in (getattr(term, "stats", None) or {}).items():
+                out[f"{name}/{key}"] = float(count)
+        return out
