@@ -98,17 +98,97 @@ class TrainConfig:
     log_every: int = 20
     eval_every: int = 0  # 0: evaluate only at the end
     checkpoint_every: int = 500
-    resume: str = ""  # path to a checkpoint, or "auto" for output_dir/checkpoint.pt
+    keep_checkpoints: int = 3  # checkpoint.pt (newest) + older checkpoint-<iteration>.pt, this many in all
+    best_metric: str = "mAP"  # mAP | rank1: best.pt keeps the weights of the best evaluation by it
+    # "" (start over), a checkpoint path, or "auto": the newest readable checkpoint in output_dir
+    # (an unreadable one is skipped with a warning); a new run in a folder removes its old checkpoints
+    resume: str = ""
+
+
+# One dataclass per loss term: a misspelled parameter or a wrong type fails when the config is
+# loaded, before any data is read. Defaults equal the loss classes' own (a test checks that);
+# value ranges are checked when the terms are built, which training does before reading data.
+@dataclass
+class OSMCAATerm:
+    name: str = "osm_caa"
+    weight: float = 1.0
+    variant: str = "official"  # official (authors' code) | paper (the paper's formulas)
+    osm: bool = True
+    caa: bool = True
+    alpha: float = 1.2
+    lam: float = 0.5
+    sigma: float | None = None  # None: 1.0 for official, 0.8 for paper
+    caa_sigma: float = 0.68
+
+
+@dataclass
+class ContrastiveTerm:
+    name: str = "contrastive"
+    weight: float = 1.0
+    alpha: float = 1.2
+
+
+@dataclass
+class TripletTerm:
+    name: str = "triplet"
+    weight: float = 1.0
+    margin: float = 0.3
+
+
+@dataclass
+class CrossEntropyTerm:
+    name: str = "cross_entropy"
+    weight: float = 1.0
+    label_smoothing: float = 0.1
+
+
+@dataclass
+class WeightedSoftmaxTerm:
+    name: str = "weighted_softmax"
+    weight: float = 1.0
+    mu: float = 0.5
+    sigma: float = 0.18
+    label_smoothing: float = 0.0
+
+
+LossTerm = OSMCAATerm | ContrastiveTerm | TripletTerm | CrossEntropyTerm | WeightedSoftmaxTerm
+
+#: ``loss.terms[i].name`` -> the dataclass of that term's parameters.
+LOSS_TERMS: dict[str, type] = {
+    "osm_caa": OSMCAATerm,
+    "contrastive": ContrastiveTerm,
+    "triplet": TripletTerm,
+    "cross_entropy": CrossEntropyTerm,
+    "weighted_softmax": WeightedSoftmaxTerm,
+}
 
 
 @dataclass
 class LossConfig:
-    terms: list[dict] = field(
-        default_factory=lambda: [
-            {"name": "osm_caa", "weight": 1.0},
-            {"name": "cross_entropy", "weight": 1.0},
-        ]
-    )
+    terms: list[LossTerm] = field(default_factory=lambda: [OSMCAATerm(), CrossEntropyTerm()])
+
+
+def loss_term_from_dict(item: Any, key: str = "loss.terms[0]") -> Any:
+    """One loss term from its mapping ``{name, weight, **params}``, strictly (unknown keys fail)."""
+    if dataclasses.is_dataclass(item) and type(item) in LOSS_TERMS.values():
+        return item
+    if not isinstance(item, dict):
+        raise ConfigError(f"config key {key!r}: got {item!r}, expected a mapping {{name, weight, **params}}")
+    name = item.get("name")
+    if name not in LOSS_TERMS:
+        raise ConfigError(f"config key '{key}.name': {name!r} is not a loss; valid names: {', '.join(LOSS_TERMS)}")
+    term = _build(LOSS_TERMS[name], item, f"{key}.")
+    if isinstance(term.weight, bool) or term.weight < 0:
+        raise ConfigError(f"config key '{key}.weight': {term.weight!r}, expected a number >= 0")
+    return term
+
+
+def _build_terms(value: Any, key: str) -> list:
+    if not isinstance(value, list):
+        raise ConfigError(f"config key {key!r}: got {value!r}, expected a list of {{name, weight, **params}} mappings")
+    if not value:
+        raise ConfigError(f"config key {key!r}: no terms given, expected at least one {{name, weight}} entry")
+    return [loss_term_from_dict(item, f"{key}[{i}]") for i, item in enumerate(value)]
 
 
 @dataclass
@@ -191,7 +271,9 @@ def _build(cls: type, data: dict, prefix: str) -> Any:
             hint = f"; did you mean '{prefix}{near[0]}'?" if near else f"; valid keys: {', '.join(names)}"
             raise ConfigError(f"unknown config key '{prefix}{key}'{hint}")
         annotation = hints[key]
-        if dataclasses.is_dataclass(annotation):
+        if cls is LossConfig and key == "terms":
+            kwargs[key] = _build_terms(value, f"{prefix}{key}")
+        elif dataclasses.is_dataclass(annotation):
             kwargs[key] = _build(annotation, value, f"{prefix}{key}.")
         else:
             kwargs[key] = _check_type(value, annotation, f"{prefix}{key}")

@@ -8,7 +8,7 @@ def test_defaults_round_trip():
     cfg = config_from_dict({})
     assert isinstance(cfg, Config)
     assert cfg.train.loss_level == "clip"
-    assert cfg.loss.terms[0]["name"] == "osm_caa"
+    assert cfg.loss.terms[0].name == "osm_caa"
 
 
 def test_unknown_key_names_key_and_nearest(tmp_path):
@@ -52,7 +52,9 @@ def test_overrides_parse_yaml_values(tmp_path):
     assert cfg.train.iterations == 7
     assert cfg.train.lr_steps == [0.5, 0.75]
     assert cfg.data.root == "/x/y"
-    assert cfg.loss.terms == [{"name": "triplet", "weight": 0.5}]
+    from reid.config import TripletTerm
+
+    assert cfg.loss.terms == [TripletTerm(weight=0.5)]
 
 
 def test_bad_override_syntax():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reid.engine.checkpoint import load_checkpoint
+from reid.engine.checkpoint import CheckpointSeries, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,6 +81,10 @@ def test_kills_at_random_moments_never_leave_an_unreadable_checkpoint(tmp_path):
         time.sleep(rng.uniform(0.0, 1.5))  # then at any moment: inside a step, or inside a write
         child.send_signal(signal.SIGKILL)
         assert child.wait(timeout=60) == -signal.SIGKILL
-        state = load_checkpoint(path, required=("model", "optimizer", "iteration"))
-        progress.append(state["iteration"])
+        series = CheckpointSeries(path.parent)
+        kept = series.candidates()
+        assert 1 <= len(kept) <= 3  # train.keep_checkpoints=3 (a kill between rename and write: 2 files)
+        states = [load_checkpoint(p, required=("model", "optimizer", "iteration")) for p in kept]  # all readable
+        assert [s["iteration"] for s in states] == sorted((s["iteration"] for s in states), reverse=True)
+        progress.append(states[0]["iteration"])
     assert progress == sorted(progress) and progress[-1] > progress[0]  # each run resumed the last

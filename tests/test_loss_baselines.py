@@ -109,7 +109,7 @@ def test_weighted_softmax_loop_and_detached_weights() -> None:
     assert out.item() == pytest.approx(want, rel=1e-12)
     gx, gc = torch.autograd.grad(out, [xg, cg])
     # Reference gradient: the same weights as Python constants.
-    w = loss.last_weights.tolist()
+    w = loss.compute(x, labels, centres, bias).extras["weights"].tolist()
     x2, c2 = x.clone().requires_grad_(True), centres.clone().requires_grad_(True)
     ce = torch.nn.functional.cross_entropy(x2 @ c2.T + bias, labels, reduction="none")
     ref = sum(wi * ci for wi, ci in zip(w, ce)) / sum(w)
@@ -147,21 +147,46 @@ def test_every_registered_loss_builds_with_defaults() -> None:
 
 
 @pytest.mark.parametrize("terms,match", [
-    ([{"name": "arcface", "weight": 1.0}], r"'arcface' is not a loss; valid names: \['contrastive', 'cross_entropy'"),
-    ([{"weight": 1.0}], "name=None is not a loss"),
-    ([{"name": "osm_caa", "weight": 1.0, "margin": 0.3}], "loss 'osm_caa': unknown parameter 'margin'"),
-    ([{"name": "triplet", "alpha": 1.2}], "loss 'triplet': unknown parameter 'alpha'"),
+    ([{"name": "arcface", "weight": 1.0}], r"'arcface' is not a loss; valid names: osm_caa, contrastive, triplet"),
+    ([{"weight": 1.0}], r"loss\.terms\[0\]\.name': None is not a loss"),
+    ([{"name": "osm_caa", "weight": 1.0, "margin": 0.3}], r"unknown config key 'loss\.terms\[0\]\.margin'"),
+    ([{"name": "triplet", "alpha": 1.2}], r"unknown config key 'loss\.terms\[0\]\.alpha'"),
     ([{"name": "osm_caa", "variant": "caffe"}], r"\(osm_caa\): OSMCAALoss: variant='caffe'"),
-    ([{"name": "osm_caa", "alpha": -1}], "alpha=-1, expected a number > 0"),
-    ([{"name": "osm_caa", "lam": 2}], r"lam=2, expected a number in \[0, 1\]"),
-    ([{"name": "osm_caa", "osm": "yes"}], "osm='yes', expected true or false"),
+    ([{"name": "osm_caa", "alpha": -1}], r"alpha=-1(\.0)?, expected a number > 0"),
+    ([{"name": "osm_caa", "lam": 2}], r"lam=2(\.0)?, expected a number in \[0, 1\]"),
+    ([{"name": "osm_caa", "osm": "yes"}], r"loss\.terms\[0\]\.osm': expected true or false, got 'yes'"),
     ([{"name": "cross_entropy", "label_smoothing": 1.5}], "label_smoothing=1.5"),
-    ([{"name": "contrastive", "weight": -1}], r"\(contrastive\): weight=-1"),
+    ([{"name": "contrastive", "weight": -1}], r"loss\.terms\[0\]\.weight': -1\.0, expected a number >= 0"),
     ([{"name": "contrastive"}, {"name": "contrastive"}], r"\['contrastive'\] appear more than once"),
     ([], "no terms given"),
     ({"name": "osm_caa"}, "expected a list"),
-    (["osm_caa"], r"terms\[0\]: got 'osm_caa', expected a mapping"),
+    (["osm_caa"], r"terms\[0\]': got 'osm_caa', expected a mapping"),
 ])
 def test_build_loss_errors(terms: object, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         build_loss(terms)  # type: ignore[arg-type]
+
+
+def test_typed_term_configs_mirror_the_loss_classes() -> None:
+    """Every term dataclass has exactly its loss class's parameters, with the same defaults."""
+    import dataclasses
+    import inspect
+
+    from reid.config import LOSS_TERMS
+    from reid.losses import LOSSES
+
+    assert LOSS_TERMS.keys() == LOSSES.keys()
+    for name, term in LOSS_TERMS.items():
+        fields = {f.name: f.default for f in dataclasses.fields(term) if f.name not in ("name", "weight")}
+        params = {k: p.default for k, p in inspect.signature(LOSSES[name].__init__).parameters.items() if k != "self"}
+        assert fields == params, name
+        assert term().name == name
+
+
+def test_a_misspelled_term_parameter_fails_at_config_load() -> None:
+    from reid.config import load_config
+
+    with pytest.raises(ConfigError, match=r"unknown config key 'loss\.terms\[1\]\.label_smoothin'; did you mean "
+                                          r"'loss\.terms\[1\]\.label_smoothing'"):
+        load_config("configs/mars_osm_caa.yaml",
+                    ["loss.terms=[{name: osm_caa}, {name: cross_entropy, label_smoothin: 0.1}]"])

@@ -62,18 +62,19 @@ def test_value_gradient_and_events_match_loop(kind: str, variant: str, osm: bool
 
 
 @pytest.mark.parametrize("variant", ["official", "paper"])
-def test_last_attention_is_the_per_sample_attention(variant: str) -> None:
+def test_compute_returns_the_per_sample_attention(variant: str) -> None:
     x, labels, centres, bias = _batch("mixed", seed=3)
     loss_fn = OSMCAALoss(variant=variant)
-    loss_fn(x, torch.tensor(labels), centres, bias)
+    out = loss_fn.compute(x, torch.tensor(labels), centres, bias)
+    assert out.value.item() == loss_fn(x, torch.tensor(labels), centres, bias).item()
+    attention = out.extras["attention"]
     rows, c, b = x.tolist(), centres.tolist(), bias.tolist()
     p = [class_probability(rows[i], labels[i], c, b) for i in range(len(labels))]
     want = p if variant == "paper" else [math.exp(-((q - 1) ** 2) / (2 * 0.68**2)) for q in p]
-    assert loss_fn.last_attention is not None and not loss_fn.last_attention.requires_grad
-    torch.testing.assert_close(loss_fn.last_attention, torch.tensor(want, dtype=torch.float64), rtol=1e-12, atol=1e-14)
-    off = OSMCAALoss(caa=False)
-    off(x, torch.tensor(labels), centres)
-    assert torch.equal(off.last_attention, torch.ones(len(labels), dtype=torch.float64))
+    assert not attention.requires_grad
+    torch.testing.assert_close(attention, torch.tensor(want, dtype=torch.float64), rtol=1e-12, atol=1e-14)
+    off = OSMCAALoss(caa=False).compute(x, torch.tensor(labels), centres)
+    assert torch.equal(off.extras["attention"], torch.ones(len(labels), dtype=torch.float64))
 
 
 def test_attention_uses_the_raw_embedding() -> None:

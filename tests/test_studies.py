@@ -98,7 +98,10 @@ def test_trainer_records_the_attention_the_loss_gave(tmp_path):
     criterion = build_loss([{"name": "osm_caa"}, {"name": "cross_entropy"}])
     trainer = Trainer(model, criterion, TrainConfig(loss_level="frame"), tmp_path, torch.device("cpu"))
     clips, pids = torch.randn(4, 2, 3, 32, 16), torch.tensor([0, 0, 1, 1])
-    trainer.run_step(clips, pids, torch.tensor([5, 1, 2, 5]))
-    a = criterion.last_attention.view(4, 2).mean(1).double()  # frame level: mean over each clip's frames
-    assert trainer.state.attention_count.tolist() == [0, 1, 1, 0, 0, 2]
-    torch.testing.assert_close(trainer.state.attention_sum[[1, 2, 5]], torch.stack([a[1], a[2], a[0] + a[3]]))
+    step = trainer.run_step(clips, pids, torch.tensor([5, 1, 2, 5]))
+    record = trainer.state.attention
+    record.after_step(step)  # the hook the training loop calls after every step
+    a = step.extras["attention"].view(4, 2).mean(1).double()  # frame level: mean over each clip's frames
+    assert record.count.tolist() == [0, 1, 1, 0, 0, 2]
+    torch.testing.assert_close(record.sum[[1, 2, 5]], torch.stack([a[1], a[2], a[0] + a[3]]))
+    assert step.extras["attention"] is step.extras["osm_caa/attention"]

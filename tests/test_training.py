@@ -9,7 +9,7 @@ import torch
 from reid.config import TrainConfig, load_config
 from reid.engine.checkpoint import load_checkpoint
 from reid.engine.trainer import Trainer, lr_factor
-from reid.losses import build_loss
+from reid.losses import LossResult, build_loss
 from reid.models import build_model
 
 TINY = [
@@ -79,7 +79,7 @@ def test_overfits_a_fixed_batch(tmp_path, level):
     trainer = Trainer(model, criterion, TrainConfig(lr=1e-3, loss_level=level), tmp_path, torch.device("cpu"))
     clips = torch.randn(6, 2, 3, 32, 16)
     pids = torch.tensor([0, 0, 1, 1, 2, 2])
-    losses = [trainer.run_step(clips, pids)["loss"] for _ in range(25)]
+    losses = [trainer.run_step(clips, pids).values["loss"] for _ in range(25)]
     assert losses[-1] < 0.5 * losses[0], losses
 
 
@@ -131,7 +131,7 @@ def test_loss_level_decides_what_a_sample_is(tmp_path, level, samples):
     class Recorder(torch.nn.Module):
         def forward(self, emb, labels, centres, bias=None, class_embeddings=None):
             seen["emb"], seen["labels"] = emb.detach(), labels
-            return emb.pow(2).mean(), {}
+            return LossResult(emb.pow(2).mean(), {})
 
     torch.manual_seed(0)
     model, _ = build_model(backbone="resnet18", init="random", allow_random_init=False, pooling="avg",
@@ -204,9 +204,11 @@ class _NaNAt(torch.nn.Module):
         self.inner, self.bad, self.calls = inner, set(bad), 0
 
     def forward(self, *args, **kwargs):
-        total, parts = self.inner(*args, **kwargs)
+        result = self.inner(*args, **kwargs)
         call, self.calls = self.calls, self.calls + 1
-        return (total * float("nan"), parts) if call in self.bad else (total, parts)
+        if call in self.bad:
+            result.total = result.total * float("nan")
+        return result
 
 
 def _nan_trainer(tmp_path, bad, **cfg):

@@ -17,7 +17,7 @@ from reid.pipeline.builders import load_data, load_trained_model, resolve_device
 from reid.pipeline.cli import base_parser, parse_for_checkpoint, run_main
 from reid.engine.checkpoint import CheckpointError, load_checkpoint
 from reid.pipeline.suspects import (caa_enabled, contact_sheet, injected_wrong_labels, precision_at,
-                                    rank_by_attention, rank_by_training_attention, write_csv)
+                                    rank_by_attention, rank_by_training_attention, training_attention, write_csv)
 
 
 def main(argv=None):
@@ -31,13 +31,14 @@ def main(argv=None):
     device = resolve_device(cfg.device)
     dataset = load_data(cfg)
     state = load_checkpoint(args.checkpoint)
+    recorded = training_attention(state)
     source = args.source
     if source == "auto":
-        source = "training" if caa_enabled(cfg) and "attention_sum" in state else "final"
+        source = "training" if caa_enabled(cfg) and recorded is not None else "final"
     if source == "training":
-        if "attention_sum" not in state:
+        if recorded is None:
             raise CheckpointError(f"{args.checkpoint} has no recorded training attention; use --source final")
-        rows = rank_by_training_attention(dataset.train, state["attention_sum"], state["attention_count"])
+        rows = rank_by_training_attention(dataset.train, *recorded)
     else:
         model = load_trained_model(cfg, args.checkpoint).to(device)
         rows = rank_by_attention(cfg, model, dataset.train, device)

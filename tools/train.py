@@ -8,7 +8,7 @@ from reid.pipeline.cli import base_parser, parse, run_main
 from reid.pipeline.evaluation import evaluate_model
 from reid.pipeline.builders import load_data, resolve_device
 from reid.engine.run_lock import RunLock
-from reid.pipeline.training import run_log, run_training
+from reid.pipeline.training import offer_best, run_log, run_training
 from reid.eval.report import write_report
 
 
@@ -29,6 +29,7 @@ def train_and_report(cfg, args):
     model, state = run_training(cfg, dataset)
     if not args.no_eval:
         results = evaluate_model(cfg, model, dataset.query, dataset.gallery, resolve_device(cfg.device))
+        offer_best(cfg, model, results, state.iteration, dataset.num_train_pids)
         timed = max(state.steps_timed, 1)
         training = {"iterations": state.iteration, "step_seconds": round(state.step_seconds, 3),
                     "seconds_per_iteration": round(state.step_seconds / timed, 4)}

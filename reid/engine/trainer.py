@@ -1,4 +1,5 @@
-"""The training loop: one step reads like the algorithm; checkpoints and logging sit around it."""
+"""The training loop: ``run_step`` is the algorithm; logging, evaluation, checkpoints, the lr
+schedule and the CAA attention record are hooks around it (``reid.engine.hooks``)."""
 
 from __future__ import annotations
 
@@ -6,29 +7,30 @@ import csv
 import io
 import logging
 import math
-import sys
+import random
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 from torch import nn
 
 from reid.config import TrainConfig, check_choice
-from reid.errors import ConfigError, ReIDError
-from reid.engine.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
+from reid.errors import ConfigError
+from reid.engine.checkpoint import (BestCheckpoint, CheckpointError, CheckpointSeries, atomic_write_bytes,
+                                    load_checkpoint, save_checkpoint)
+from reid.engine.hooks import (AttentionRecord, HookBase, LRSchedule, NonFiniteGuard, PeriodicCheckpoint,
+                               PeriodicEval, PeriodicLog, StepOutput, TrainingDiverged)
 from reid.engine.precision import Precision, probe_faster, resolve_precision
 from reid.models.reid_net import ReIDNet
 
 logger = logging.getLogger(__name__)
 
 
-class TrainingDiverged(ReIDError, RuntimeError):
-    """The loss or its gradient stayed non-finite for ``train.max_nonfinite`` steps in a row."""
+__all__ = ["Trainer", "TrainState", "TrainingDiverged", "build_optimizer", "lr_factor", "write_history_csv"]
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -89,27 +91,37 @@ def write_history_csv(path: Path, history: list[dict]) -> None:
     atomic_write_bytes(path, lambda f: f.write(buffer.getvalue().encode()))
 
 
+def rng_state() -> dict[str, Any]:
+    """Every RNG the training and data path may draw from, as tensors and plain values only."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "gauss": float(gauss)},
+             "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]]}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 @dataclass
 class TrainState:
     iteration: int = 0
     history: list[dict] = field(default_factory=list)
-    nonfinite_steps: int = 0  # steps skipped for a non-finite loss or gradient (this session)
+    nonfinite_steps: int = 0  # steps skipped for a non-finite loss or gradient (whole run)
     nonfinite_in_a_row: int = 0
-    step_seconds: float = 0.0  # wall time inside training steps (loading included, evaluation not)
+    step_seconds: float = 0.0  # wall time inside training steps (loading included, hooks not)
     steps_timed: int = 0  # iterations that step_seconds covers (a resumed run: since the resume)
-    # per training tracklet: sum and count of the CAA attention it received in the loss
-    attention_sum: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
-    attention_count: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
-
-    def record_attention(self, indices: torch.Tensor, attention: torch.Tensor) -> None:
-        """Add one batch's attention (B,) of the tracklets ``indices`` (B,)."""
-        need = int(indices.max()) + 1
-        if need > self.attention_sum.numel():
-            grow = need - self.attention_sum.numel()
-            self.attention_sum = torch.cat([self.attention_sum, torch.zeros(grow, dtype=torch.float64)])
-            self.attention_count = torch.cat([self.attention_count, torch.zeros(grow, dtype=torch.float64)])
-        self.attention_sum.index_add_(0, indices, attention.double())
-        self.attention_count.index_add_(0, indices, torch.ones_like(attention, dtype=torch.float64))
+    attention: AttentionRecord | None = None  # the hook that records the CAA attention per tracklet
 
 
 class Trainer:
@@ -117,15 +129,22 @@ class Trainer:
 
     Args:
         model: the ReIDNet (its classifier weight are the class centres).
-        criterion: a combined loss, ``criterion(emb, labels, centres, bias) -> (total, parts)``.
-        batches: an iterator of ``(clips (B,T,3,H,W), pids, camids, indices)``.
+        criterion: a ``CombinedLoss`` (returns a ``LossResult``).
         cfg: the train section of the config.
-        output_dir: where ``checkpoint.pt`` and ``train_log.csv`` go.
+        output_dir: where the checkpoints, ``model.pt``, ``best.pt`` and ``train_log.csv`` go.
         device: torch device.
+        extra_state: saved into every checkpoint (the resolved config, the number of classes).
+        evaluate: ``evaluate(iteration) -> {"eval_rank1", "eval_mAP"}`` for ``cfg.eval_every``.
+
+    Checkpoints hold the model, optimizer, scheduler and scaler, the iteration (which is the identity
+    sampler's position: one batch per iteration), every RNG (torch, numpy, python, CUDA) and the
+    hooks' states. The loader's workers draw nothing from their own seeds: every clip's randomness
+    comes from a generator seeded by (seed, tracklet, draw), so the position reproduces them.
     """
 
     def __init__(self, model: ReIDNet, criterion: nn.Module, cfg: TrainConfig, output_dir: str | Path,
-                 device: torch.device, extra_state: dict | None = None) -> None:
+                 device: torch.device, extra_state: dict | None = None,
+                 evaluate: Callable[[int], dict] | None = None) -> None:
         check_choice(cfg.loss_level, ("clip", "frame"), "train.loss_level")
         if cfg.loss_level == "frame" and any(p.requires_grad for p in model.pool.parameters()):
             raise ConfigError("train.loss_level=frame trains no temporal pooling weights: use model.pooling=avg "
@@ -133,17 +152,36 @@ class Trainer:
         check_schedule(cfg)
         if cfg.max_nonfinite < 1:
             raise ConfigError(f"config key 'train.max_nonfinite': {cfg.max_nonfinite} must be >= 1")
+        if cfg.keep_checkpoints < 1:
+            raise ConfigError(f"config key 'train.keep_checkpoints': {cfg.keep_checkpoints} must be >= 1")
+        check_choice(cfg.best_metric, ("mAP", "rank1"), "train.best_metric")
         self.model, self.criterion, self.cfg, self.device = model, criterion, cfg, device
         self.output_dir = Path(output_dir)
         self.optimizer = build_optimizer(model, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: lr_factor(it, cfg))
         self.precision: Precision = resolve_precision(cfg.precision, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision.name == "fp16")
-        self.state = TrainState()
+        self.checkpoints = CheckpointSeries(self.output_dir, keep=cfg.keep_checkpoints)
+        self.best = BestCheckpoint(self.output_dir, cfg.best_metric)
         self.extra_state = extra_state or {}
+        attention = AttentionRecord()
+        self.state = TrainState(attention=attention)
+        self.hooks: list[HookBase] = []
+        self.register([LRSchedule(), NonFiniteGuard(cfg.max_nonfinite), attention, PeriodicLog(cfg.log_every)]
+                      + ([PeriodicEval(cfg.eval_every, evaluate, self.best)] if evaluate is not None else [])
+                      + [PeriodicCheckpoint(cfg.checkpoint_every)])
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
             self.model.channels_last = True
+
+    def register(self, hooks: list[HookBase]) -> None:
+        """Append hooks; they run in the order given, after those registered before."""
+        names = [h.name for h in self.hooks + hooks if h.name]
+        if len(names) != len(set(names)):
+            raise ValueError(f"hook names must be unique, got {names}")
+        for hook in hooks:
+            hook.trainer = self
+        self.hooks.extend(hooks)
 
     def describe(self) -> str:
         """One line: what arithmetic, memory format and threads the steps run with."""
@@ -158,97 +196,88 @@ class Trainer:
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.output_dir / "checkpoint.pt"
+        return self.checkpoints.latest
 
-    def run_step(self, clips: torch.Tensor, pids: torch.Tensor, indices: torch.Tensor | None = None) -> dict[str, float]:
+    def run_step(self, clips: torch.Tensor, pids: torch.Tensor, indices: torch.Tensor | None = None) -> StepOutput:
         """One optimisation step on a batch of clips (B, T, 3, H, W) with labels (B,).
 
-        ``indices`` (B,), the clips' tracklet indices, lets the state record the CAA attention
-        each training tracklet receives (``tools/suspects.py`` ranks tracklets by it).
+        A non-finite loss or gradient makes no update (``skipped`` says which). ``indices`` (B,),
+        the clips' tracklet indices, travel to the hooks (the attention record).
         """
         clips, pids = clips.to(self.device, non_blocking=True), pids.to(self.device)
         with self.precision.autocast(self.device.type):
             out = self.model(clips)
         if self.cfg.loss_level == "frame":  # every frame is a sample (the paper's MARS setup)
             emb = out.frame_embeddings.flatten(0, 1)
-            labels = pids.repeat_interleave(out.frame_embeddings.shape[1])
+            per_clip = out.frame_embeddings.shape[1]
+            labels = pids.repeat_interleave(per_clip)
         else:
-            emb, labels = out.embedding, pids
+            emb, labels, per_clip = out.embedding, pids, 1
         emb = emb.float()
         cls = self.model.neck(emb)  # the classifier's input: emb itself without a BNNeck
         bias = None if self.model.centre_bias is None else self.model.centre_bias.float()
-        total, parts = self.criterion(emb, labels, self.model.centres.float(), bias, class_embeddings=cls)
+        result = self.criterion(emb, labels, self.model.centres.float(), bias, class_embeddings=cls)
         self.optimizer.zero_grad(set_to_none=True)
-        values = {"loss": float(total.detach()), **{k: float(v) for k, v in parts.items()}}
-        if not math.isfinite(values["loss"]):
-            self._skip(values, "loss")
-            return values
-        attention = getattr(self.criterion, "last_attention", None)
-        if indices is not None and attention is not None:
-            self.state.record_attention(indices.cpu(), attention.detach().cpu().view(len(pids), -1).mean(1))
-        self.scaler.scale(total).backward()
+        step = StepOutput(self.state.iteration + 1, {"loss": float(result.total.detach()), **result.parts},
+                          result.extras, indices, per_clip)
+        if not math.isfinite(step.values["loss"]):
+            step.skipped = "loss"
+            return step
+        self.scaler.scale(result.total).backward()
         if not self.scaler.is_enabled():  # fp16's GradScaler skips steps with inf gradients itself
             params = [p for p in self.model.parameters() if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, float("inf")) if params else torch.zeros(())
             if not torch.isfinite(norm):
                 self.optimizer.zero_grad(set_to_none=True)
-                self._skip(values, "gradient")
-                return values
+                step.skipped = "gradient"
+                return step
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.scheduler.step()
-        self.state.nonfinite_in_a_row = 0
-        return values
+        return step
 
-    def _skip(self, values: dict[str, float], what: str) -> None:
-        """Count a step skipped for a non-finite ``what``; stop after ``max_nonfinite`` in a row."""
-        with warnings.catch_warnings():  # the schedule follows the iteration count, step or not
-            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
-            self.scheduler.step()
-        self.state.nonfinite_steps += 1
-        self.state.nonfinite_in_a_row += 1
-        it = self.state.iteration + 1
-        logger.warning("iteration %d: non-finite %s (%s): step skipped (%d in a row)", it, what,
-                       ", ".join(f"{k} {v:.4g}" for k, v in values.items()), self.state.nonfinite_in_a_row)
-        if self.state.nonfinite_in_a_row >= self.cfg.max_nonfinite:
-            last = f"the last checkpoint {self.checkpoint_path} is intact" if self.checkpoint_path.is_file() \
-                else "no checkpoint was written yet"
-            raise TrainingDiverged(
-                f"training stopped at iteration {it}: the {what} was non-finite in {self.state.nonfinite_in_a_row} "
-                f"steps in a row (last loss parts: {', '.join(f'{k} {v:.4g}' for k, v in values.items())}); "
-                f"likely causes: a learning rate too high (train.lr={self.cfg.lr}) or {self.precision.name} "
-                f"arithmetic overflowing (try train.precision=fp32); {last}")
+    def add_record(self, record: dict) -> None:
+        """Append a logged record to the history and rewrite ``train_log.csv``."""
+        self.state.history.append(record)
+        write_history_csv(self.output_dir / "train_log.csv", self.state.history)
 
-    def save(self) -> None:
-        save_checkpoint(self.checkpoint_path, {
+    def weights_state(self) -> dict[str, Any]:
+        """Weights, iteration and the run's config: what ``model.pt`` and ``best.pt`` hold."""
+        return {"model": self.model.state_dict(), "iteration": self.state.iteration,
+                **{k: v for k, v in self.extra_state.items() if k in ("config", "num_classes")}}
+
+    def save(self) -> Path:
+        """Checkpoint the whole run (kept as ``keep_checkpoints`` files, newest ``checkpoint.pt``)."""
+        return self.checkpoints.save({
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "iteration": self.state.iteration,
+            "sampler": {"batches_drawn": self.state.iteration},
             "history": self.state.history,
-            "attention_sum": self.state.attention_sum,
-            "attention_count": self.state.attention_count,
-            "torch_rng": torch.get_rng_state(),
+            "nonfinite_steps": self.state.nonfinite_steps,
+            "rng": rng_state(),
+            "hooks": {h.name: h.state_dict() for h in self.hooks if h.name},
             **self.extra_state,
-        })
+        }, self.state.iteration)
 
     def save_weights(self) -> None:
         """``model.pt``: the weights and the run's config only, for sharing and evaluation."""
-        save_checkpoint(self.output_dir / "model.pt", {
-            "model": self.model.state_dict(), "iteration": self.state.iteration,
-            **{k: v for k, v in self.extra_state.items() if k in ("config", "num_classes")},
-        })
+        save_checkpoint(self.output_dir / "model.pt", self.weights_state())
 
-    def resume(self, path: str | Path) -> None:
-        """Continue from a checkpoint of the same run.
+    def resume(self, path: str | Path, state: dict | None = None) -> None:
+        """Continue from a checkpoint of the same run (``state``: the checkpoint, when already loaded).
 
         Raises:
             CheckpointError: the checkpoint was written for other data (dataset, root, split) or
                 another number of identities, e.g. ``resume: auto`` meeting an earlier split's
                 checkpoint in a reused output_dir.
         """
-        state = load_checkpoint(path, required=("model", "optimizer", "scheduler", "iteration"))
+        if state is None:
+            state = load_checkpoint(path, required=("model", "optimizer", "scheduler", "iteration"))
+        missing = [k for k in ("model", "optimizer", "scheduler", "iteration") if k not in state]
+        if missing:
+            raise CheckpointError(f"checkpoint {path} lacks keys {missing}")
         saved, current = state.get("config", {}).get("data", {}), self.extra_state.get("config", {}).get("data", {})
         differ = [k for k in ("name", "root", "split_id") if k in saved and k in current and saved[k] != current[k]]
         if state.get("num_classes", self.extra_state.get("num_classes")) != self.extra_state.get("num_classes"):
@@ -263,89 +292,59 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
-        if "torch_rng" in state:
+        if "rng" in state:
+            set_rng_state(state["rng"])
+        elif "torch_rng" in state:  # checkpoints written before the other RNGs were saved
             torch.set_rng_state(state["torch_rng"])
-        self.state = TrainState(iteration=int(state["iteration"]), history=list(state.get("history", [])))
-        if "attention_sum" in state:
-            self.state.attention_sum, self.state.attention_count = state["attention_sum"], state["attention_count"]
+        self.state.iteration = int(state["iteration"])
+        self.state.history = list(state.get("history", []))
+        self.state.nonfinite_steps = int(state.get("nonfinite_steps", 0))
+        hooks = dict(state.get("hooks", {}))
+        if "attention_sum" in state:  # older layout: the attention record at the top level
+            hooks.setdefault("attention", {"sum": state["attention_sum"], "count": state["attention_count"]})
+        for hook in self.hooks:
+            if hook.name and hook.name in hooks:
+                hook.load_state_dict(hooks[hook.name])
+        if Path(path).resolve() == self.checkpoints.latest.resolve():
+            self.checkpoints.latest_iteration = self.state.iteration
         logger.info("resumed from %s at iteration %d", path, self.state.iteration)
 
-    def train(self, batches, on_eval: Callable[[int], dict] | None = None) -> TrainState:
-        """Consume ``batches`` until ``cfg.iterations``; checkpoint and evaluate on schedule."""
+    @property
+    def sampler_position(self) -> int:
+        """Batches the identity sampler has handed out so far (one per iteration)."""
+        return self.state.iteration
+
+    def train(self, batches) -> TrainState:
+        """Consume ``batches`` until ``cfg.iterations``, calling the hooks around every step."""
         cfg = self.cfg
         self.model.train()
-        window: list[dict] = []
-        board = self._open_board()
-        bar = tqdm(total=cfg.iterations, initial=self.state.iteration, desc="train", unit="it", dynamic_ncols=True,
-                   disable=not sys.stderr.isatty(), leave=False)
-        tick = time.perf_counter()
         try:
+            for hook in self.hooks:
+                hook.before_train()
+            tick = time.perf_counter()
             for clips, pids, _camids, indices in batches:
                 if self.state.iteration >= cfg.iterations:
                     break
-                if not window and self.state.steps_timed == 0:
+                if self.state.steps_timed == 0:
                     self._settle_precision(clips)
                     logger.info(self.describe())
-                parts = self.run_step(clips, pids, indices)
+                step = self.run_step(clips, pids, indices)
                 self.state.iteration += 1
-                it = self.state.iteration
-                now = time.perf_counter()
-                self.state.step_seconds += now - tick  # waiting for the batch + the step itself
+                self.state.step_seconds += time.perf_counter() - tick  # waiting for the batch + the step
                 self.state.steps_timed += 1
-                bar.update(1)
-                if all(math.isfinite(v) for v in parts.values()):  # a skipped step's NaN stays out of the means
-                    window.append(parts)
-                if window and (it % cfg.log_every == 0 or it == cfg.iterations):
-                    mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-                    rate = self.state.steps_timed / max(self.state.step_seconds, 1e-9)
-                    record = {"iteration": it, "lr": self.optimizer.param_groups[0]["lr"], **mean}
-                    if self.state.nonfinite_steps:
-                        record["skipped_nonfinite"] = self.state.nonfinite_steps
-                    self.state.history.append(record)
-                    write_history_csv(self.output_dir / "train_log.csv", self.state.history)
-                    self._to_board(board, "train", it, {**record, "it_per_s": rate})
-                    self._to_board(board, "degenerate", it, self._degenerate_counters())
-                    bar.set_postfix(loss=f"{mean['loss']:.4f}")
-                    logger.info("it %d/%d  %s  lr %.2e  (%.2f it/s)", it, cfg.iterations,
-                                "  ".join(f"{k} {v:.4f}" for k, v in mean.items()), record["lr"], rate)
-                    window = []
-                if on_eval is not None and cfg.eval_every and it % cfg.eval_every == 0 and it < cfg.iterations:
-                    result = on_eval(it)
-                    self.state.history.append({"iteration": it, **result})
-                    write_history_csv(self.output_dir / "train_log.csv", self.state.history)
-                    self._to_board(board, "eval", it, result)
-                    self.model.train()
-                if cfg.checkpoint_every and it % cfg.checkpoint_every == 0 and not self.state.nonfinite_in_a_row:
-                    self.save()
+                for hook in self.hooks:
+                    hook.after_step(step)
                 tick = time.perf_counter()  # evaluation and checkpoint writes are not step time
+            for hook in self.hooks:
+                hook.after_train()
         finally:
-            bar.close()
-            if board is not None:
-                board.close()
-        self.save()
-        self.save_weights()
+            for hook in self.hooks:
+                hook.close()
         if self.state.iteration < cfg.iterations:
             logger.warning("batches ran out at iteration %d of %d", self.state.iteration, cfg.iterations)
         return self.state
 
-    def _open_board(self):
-        """A TensorBoard writer into ``<output_dir>/tensorboard`` (``train.tensorboard``), or None."""
-        if not self.cfg.tensorboard:
-            return None
-        from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
-
-        return SummaryWriter(log_dir=str(self.output_dir / "tensorboard"), purge_step=self.state.iteration + 1)
-
-    @staticmethod
-    def _to_board(board, section: str, step: int, values: dict) -> None:
-        if board is None:
-            return
-        for key, value in values.items():
-            if key != "iteration" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                board.add_scalar(f"{section}/{key}", value, step)
-        board.flush()
-
-    def _degenerate_counters(self) -> dict[str, float]:
+    def degenerate_counters(self) -> dict[str, float]:
         """Each loss term's degenerate-batch counters (e.g. batches without positive pairs)."""
         out: dict[str, float] = {}
         for name, term in getattr(self.criterion, "terms", {}).items():

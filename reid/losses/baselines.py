@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from reid.errors import ConfigError
 from reid.losses import functional as LF
+from reid.losses.combined import LossTerm, TermOutput
 
 
 def _check_number(owner: str, name: str, value: float, *, low: float, high: float | None = None,
@@ -23,7 +24,7 @@ def _check_number(owner: str, name: str, value: float, *, low: float, high: floa
         raise ConfigError(f"{owner}: {name}={value!r}, expected a number {bound}")
 
 
-class ContrastiveLoss(nn.Module):
+class ContrastiveLoss(LossTerm):
     """Plain contrastive loss on L2-normalised embeddings, all unordered pairs ``i < j``.
 
     ``L = mean_P d_ij^2 + mean_N max(0, alpha - d_ij)^2`` (each mean over ALL pairs of its set;
@@ -53,7 +54,7 @@ class ContrastiveLoss(nn.Module):
         return pos + neg
 
 
-class BatchHardTripletLoss(nn.Module):
+class BatchHardTripletLoss(LossTerm):
     """Batch-hard triplet loss (Hermans, Beyer and Leibe 2017) with a hinge margin.
 
     Euclidean distances on the RAW embeddings, as Hermans et al. do (``sqrt`` of the squared
@@ -89,7 +90,7 @@ class BatchHardTripletLoss(nn.Module):
         return hinge.sum() / valid.sum().clamp_min(1)
 
 
-class CrossEntropyLoss(nn.Module):
+class CrossEntropyLoss(LossTerm):
     """Identity cross-entropy with label smoothing on ``logits = x C^T + b``.
 
     Smoothed target ``(1 - eps) onehot(y) + eps / K``; loss = mean over the batch of
@@ -112,7 +113,7 @@ class CrossEntropyLoss(nn.Module):
         return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
 
 
-class WeightedSoftmaxLoss(nn.Module):
+class WeightedSoftmaxLoss(LossTerm):
     """Cross-entropy weighted per sample as in the authors' Caffe code.
 
     ``w_i = exp(-(p_i - mu)^2 / (2 sigma^2))`` with ``p_i = softmax(x_i C^T + b)[y_i]``, detached;
@@ -129,17 +130,20 @@ class WeightedSoftmaxLoss(nn.Module):
         _check_number("WeightedSoftmaxLoss", "sigma", sigma, low=0.0, low_open=True)
         _check_number("WeightedSoftmaxLoss", "label_smoothing", label_smoothing, low=0.0, high=1.0)
         self.mu, self.sigma, self.label_smoothing = float(mu), float(sigma), float(label_smoothing)
-        self.last_weights: Tensor | None = None
 
     def extra_repr(self) -> str:
         return f"mu={self.mu}, sigma={self.sigma}, label_smoothing={self.label_smoothing}"
 
     def forward(self, embeddings: Tensor, labels: Tensor, centres: Tensor, bias: Tensor | None = None) -> Tensor:
-        """``(N, D), (N,), (K, D), (K,) -> ()``; the detached ``(N,)`` weights go to ``last_weights``."""
+        """``(N, D), (N,), (K, D), (K,) -> ()``."""
+        return self.compute(embeddings, labels, centres, bias).value
+
+    def compute(self, embeddings: Tensor, labels: Tensor, centres: Tensor, bias: Tensor | None = None,
+                class_embeddings: Tensor | None = None) -> TermOutput:
+        """The loss and, as extra ``weights``, the detached ``(N,)`` per-sample weights."""
         logits = LF.compute_dtype(LF.class_logits(embeddings, centres, bias))
         ce = F.cross_entropy(logits, labels, reduction="none", label_smoothing=self.label_smoothing)
         with torch.no_grad():
             p = F.softmax(logits, dim=1).gather(1, labels.view(-1, 1)).squeeze(1)
             w = torch.exp(-(p - self.mu).pow(2) / (2.0 * self.sigma**2))
-        self.last_weights = w
-        return (w * ce).sum() / w.sum().clamp_min(LF.EPS)
+        return TermOutput((w * ce).sum() / w.sum().clamp_min(LF.EPS), {"weights": w})

@@ -12,10 +12,11 @@ from __future__ import annotations
 import collections
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from reid.errors import ConfigError
 from reid.losses import functional as LF
+from reid.losses.combined import LossTerm, TermOutput
 
 _DEFAULT_SIGMA = {"official": 1.0, "paper": 0.8}
 
@@ -25,7 +26,7 @@ def _check_positive(name: str, value: float) -> None:
         raise ConfigError(f"OSMCAALoss: {name}={value!r}, expected a number > 0")
 
 
-class OSMCAALoss(nn.Module):
+class OSMCAALoss(LossTerm):
     """OSM+CAA weighted contrastive loss over all unordered pairs ``i < j`` of a batch.
 
     Args:
@@ -44,8 +45,9 @@ class OSMCAALoss(nn.Module):
             ``zero_positive_weight`` (positives exist but every s+ a is 0);
             ``no_active_negatives`` (negatives exist but all lie beyond the margin, s- = 0);
             ``zero_attention`` (a set with non-zero s has zero total weight because a = 0).
-        last_attention: ``(N,)`` detached per-sample attention ``a_i`` of the last batch (all
-            ones when ``caa=False``); None before the first forward.
+
+    ``compute`` returns the loss with the extra ``attention``: the detached per-sample ``a_i``
+    ``(N,)`` of the batch (all ones when ``caa=False``).
 
     Both ``osm`` and ``caa`` off gives the contrastive loss with mean-normalised weights:
     ``(1 - lam) mean_P d^2 + lam mean_N max(0, alpha - d)^2``.
@@ -76,7 +78,6 @@ class OSMCAALoss(nn.Module):
         self.variant, self.osm, self.caa = variant, osm, caa
         self.alpha, self.lam, self.sigma, self.caa_sigma = float(alpha), float(lam), float(sigma), float(caa_sigma)
         self.stats: collections.Counter[str] = collections.Counter()
-        self.last_attention: Tensor | None = None
 
     def extra_repr(self) -> str:
         return (
@@ -107,17 +108,21 @@ class OSMCAALoss(nn.Module):
         Returns:
             ``()`` scalar loss; gradient flows to ``embeddings`` only (weights are detached).
         """
+        return self.compute(embeddings, labels, centres, bias, class_embeddings).value
+
+    def compute(self, embeddings: Tensor, labels: Tensor, centres: Tensor, bias: Tensor | None = None,
+                class_embeddings: Tensor | None = None) -> TermOutput:
+        """The loss of one batch and, as extra ``attention``, the detached ``(N,)`` a_i."""
         LF.check_batch("OSMCAALoss", embeddings, labels)
         x = LF.compute_dtype(embeddings)
         c = x if class_embeddings is None else LF.compute_dtype(class_embeddings)
         a = self.attention(c, labels, centres, bias).to(x.dtype)
-        self.last_attention = a
         d = LF.pairwise_distance(LF.l2_normalize(x))
         same = LF.same_identity(labels)
         s = LF.osm_weights(d, same, variant=self.variant, sigma=self.sigma, alpha=self.alpha, enabled=self.osm)
         terms = LF.weighted_contrastive(d, same, s, LF.pair_attention(a), alpha=self.alpha, lam=self.lam)
         self._count(same, s, terms)
-        return terms.loss
+        return TermOutput(terms.loss, {"attention": a})
 
     def _count(self, same: Tensor, s: Tensor, terms: LF.ContrastiveTerms) -> None:
         """Update ``stats`` with one host transfer."""

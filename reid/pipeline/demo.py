@@ -39,7 +39,7 @@ def run_demo(cfg: Config) -> dict:
         f"model: {cfg.model.backbone}, {cfg.model.pooling} pooling, init {init_used}; "
         f"{cfg.train.iterations} iterations of {cfg.data.num_identities}x{cfg.data.num_instances} clips "
         f"of {cfg.data.seq_len} frames at {cfg.data.height}x{cfg.data.width} ({train_seconds:.0f} s)",
-        f"loss: {', '.join(t['name'] + ' x' + str(t.get('weight', 1.0)) for t in cfg.loss.terms)}; "
+        f"loss: {', '.join(t.name + ' x' + str(t.weight) for t in cfg.loss.terms)}; "
         f"loss level {cfg.train.loss_level}",
         f"evaluation: {cfg.eval.protocol} protocol, {cfg.eval.metric} distance; re-ranking k1={cfg.eval.k1} "
         f"k2={cfg.eval.k2} lambda={cfg.eval.lambda_value}, fed the same {cfg.eval.metric} distances "

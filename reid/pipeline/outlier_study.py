@@ -68,7 +68,7 @@ def run_one(cfg: Config) -> dict:
         rows = rank_by_attention(cfg, model, dataset.train, device)
         out["suspect_precision_final"] = 100.0 * precision_at(rows, truth, len(truth))
         if caa_enabled(cfg):
-            rows = rank_by_training_attention(dataset.train, state.attention_sum, state.attention_count)
+            rows = rank_by_training_attention(dataset.train, state.attention.sum, state.attention.count)
             out["suspect_precision"] = 100.0 * precision_at(rows, truth, len(truth))
     return out
 

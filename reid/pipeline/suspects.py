@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import torch
 
-from reid.config import Config
+from reid.config import Config, OSMCAATerm
 from reid.data.frame_io import read_frames
 from reid.data.tracklet import Tracklet
 from reid.engine.checkpoint import atomic_write_bytes
@@ -46,8 +46,8 @@ def _rows(train: list[Tracklet], order: np.ndarray, attention: np.ndarray, **col
 def attention_variant(cfg: Config) -> str:
     """The CAA variant of the config's osm_caa loss term (``official`` when there is none)."""
     for term in cfg.loss.terms:
-        if term.get("name") == "osm_caa":
-            return term.get("variant", "official")
+        if isinstance(term, OSMCAATerm):
+            return term.variant
     return "official"
 
 
@@ -65,7 +65,17 @@ def rank_by_attention(cfg: Config, model: ReIDNet, train: list[Tracklet], device
 
 def caa_enabled(cfg: Config) -> bool:
     """Whether the config's loss has an osm_caa term with CAA switched on."""
-    return any(t.get("name") == "osm_caa" and t.get("caa", True) for t in cfg.loss.terms)
+    return any(isinstance(t, OSMCAATerm) and t.caa for t in cfg.loss.terms)
+
+
+def training_attention(checkpoint: dict) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The (sum, count) per tracklet that the attention record saved in a checkpoint, or None."""
+    record = checkpoint.get("hooks", {}).get("attention")
+    if record is not None:
+        return record["sum"], record["count"]
+    if "attention_sum" in checkpoint:  # checkpoints of the earlier layout
+        return checkpoint["attention_sum"], checkpoint["attention_count"]
+    return None
 
 
 def rank_by_training_attention(train: list[Tracklet], attention_sum: torch.Tensor,

@@ -10,7 +10,8 @@ import yaml
 
 from reid.config import Config, config_to_dict
 from reid.data import VideoReIDDataset
-from reid.engine.checkpoint import load_checkpoint
+from reid.engine.checkpoint import BestCheckpoint, CheckpointSeries, load_checkpoint
+from reid.engine.environment import record_environment
 from reid.engine.run_lock import RunLock
 from reid.engine.trainer import Trainer, TrainState
 from reid.errors import ConfigError
@@ -22,10 +23,13 @@ from reid.pipeline.evaluation import evaluate_model
 
 logger = logging.getLogger(__name__)
 
+RESUME_KEYS = ("model", "optimizer", "scheduler", "iteration")
+
 
 # Keys that may differ between a run and its resumption: the budget, logging and checkpoint
 # cadence, loader processes, the device, and evaluation (which never touches the weights).
 RESUMABLE_KEYS = ("train.iterations", "train.log_every", "train.eval_every", "train.checkpoint_every",
+                  "train.keep_checkpoints", "train.best_metric", "train.tensorboard", "train.max_nonfinite",
                   "train.resume", "data.workers", "device", "output_dir")
 RESUMABLE_SECTIONS = ("eval.",)
 
@@ -52,9 +56,9 @@ def config_changes(saved: dict, current: dict) -> list[str]:
     return changed
 
 
-def check_resumable(cfg: Config, checkpoint: Path) -> None:
-    """Refuse to continue ``checkpoint`` with a config that would train other weights."""
-    state = load_checkpoint(checkpoint)
+def check_resumable(cfg: Config, checkpoint: Path, state: dict | None = None) -> None:
+    """Refuse to continue ``checkpoint`` (``state``: its contents) with a config that would train other weights."""
+    state = load_checkpoint(checkpoint) if state is None else state
     saved = state.get("config")
     if not isinstance(saved, dict):
         raise ConfigError(f"checkpoint {checkpoint} holds no config, so it cannot be shown to belong to this run; "
@@ -65,14 +69,21 @@ def check_resumable(cfg: Config, checkpoint: Path) -> None:
                           "use another output_dir, or --force-new to start this run over")
 
 
-def resume_path(cfg: Config) -> Path | None:
-    """The checkpoint to resume from: ``train.resume`` as a path, or ``auto`` (the run's own, if any)."""
+def find_resume(cfg: Config, series: CheckpointSeries) -> tuple[Path, dict] | None:
+    """The checkpoint to resume from and its contents: ``train.resume`` as a path, or ``auto``
+    (the newest readable checkpoint of the run folder, unreadable ones skipped with a warning)."""
     if not cfg.train.resume:
         return None
     if cfg.train.resume == "auto":
-        path = Path(cfg.output_dir) / "checkpoint.pt"
-        return path if path.is_file() else None
-    return Path(cfg.train.resume)
+        return series.load_newest(required=RESUME_KEYS)
+    path = Path(cfg.train.resume)
+    return path, load_checkpoint(path, required=RESUME_KEYS)
+
+
+def resume_path(cfg: Config) -> Path | None:
+    """The checkpoint a run with ``cfg`` would resume from (None: it would start over)."""
+    found = find_resume(cfg, CheckpointSeries(cfg.output_dir, keep=cfg.train.keep_checkpoints))
+    return None if found is None else found[0]
 
 
 def run_training(cfg: Config, dataset: VideoReIDDataset | None = None,
@@ -119,36 +130,59 @@ def run_log(path: Path):
 
 def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet | None) -> tuple[ReIDNet, TrainState]:
     out = Path(cfg.output_dir)
-    resume = resume_path(cfg)
-    if resume is not None:
-        check_resumable(cfg, resume)  # before anything is written into the run folder
+    criterion = build_loss(cfg.loss.terms)  # a bad loss parameter fails before anything is read or written
+    series = CheckpointSeries(out, keep=cfg.train.keep_checkpoints)
+    if series.remove_partial():
+        logger.info("removed temporary files of an interrupted checkpoint write in %s", out)
+    found = find_resume(cfg, series)
+    if found is not None:
+        check_resumable(cfg, *found)  # before anything is written into the run folder
+    else:
+        old = series.clear()
+        (out / "environment.json").unlink(missing_ok=True)
+        if old:
+            logger.warning("starting a new run in %s: removed the checkpoints of an earlier run there (%s)",
+                           out, ", ".join(old))
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     device = resolve_device(cfg.device)
+    record_environment(out / "environment.json", device)
     dataset = dataset if dataset is not None else load_data(cfg)
     if model is None:
         seed_everything(cfg.seed)
         model, init_used = build_model_for(cfg, dataset.num_train_pids)
         logger.info("backbone %s initialised from %s", cfg.model.backbone, init_used)
     model.to(device)
-    criterion = build_loss(cfg.loss.terms).to(device)
-    trainer = Trainer(model, criterion, cfg.train, out, device,
-                      extra_state={"config": config_to_dict(cfg), "num_classes": dataset.num_train_pids})
-    if resume is not None:
-        trainer.resume(resume)
-        if trainer.state.iteration >= cfg.train.iterations:
-            logger.warning("%s is already at iteration %d of train.iterations=%d: nothing left to train "
-                           "(raise train.iterations to train on, or use --force-new to start over)",
-                           resume, trainer.state.iteration, cfg.train.iterations)
-    loader = build_train_loader(cfg, dataset, start_batch=trainer.state.iteration)
+    criterion.to(device)
 
-    def on_eval(iteration: int) -> dict:
+    def evaluate(iteration: int) -> dict:
         plain = evaluate_model(cfg, model, dataset.query, dataset.gallery, device, rerank_too=False)["plain"]
         return {"eval_rank1": plain["rank1"], "eval_mAP": plain["mAP"]}
 
-    state = trainer.train(iter(loader), on_eval=on_eval)
+    trainer = Trainer(model, criterion, cfg.train, out, device,
+                      extra_state={"config": config_to_dict(cfg), "num_classes": dataset.num_train_pids},
+                      evaluate=evaluate if dataset.query and dataset.gallery else None)
+    trainer.checkpoints = series
+    if found is not None:
+        trainer.resume(*found)
+        if trainer.state.iteration >= cfg.train.iterations:
+            logger.warning("%s is already at iteration %d of train.iterations=%d: nothing left to train "
+                           "(raise train.iterations to train on, or use --force-new to start over)",
+                           found[0], trainer.state.iteration, cfg.train.iterations)
+    loader = build_train_loader(cfg, dataset, start_batch=trainer.sampler_position)
+    state = trainer.train(iter(loader))
     for name, term in criterion.terms.items():
         stats = getattr(term, "stats", None)
         if stats:
             logger.info("loss %s degenerate-batch counters: %s", name, dict(stats))
     return model, state
+
+
+def offer_best(cfg: Config, model: ReIDNet, results: dict, iteration: int, num_classes: int) -> bool:
+    """Let the final evaluation's ``results`` replace ``best.pt`` when it beats the periodic ones."""
+    value = results.get("plain", {}).get(cfg.train.best_metric)
+    if value is None:
+        return False
+    best = BestCheckpoint(cfg.output_dir, cfg.train.best_metric)
+    return best.offer(float(value), iteration, lambda: {"model": model.state_dict(), "iteration": iteration,
+                                                        "config": config_to_dict(cfg), "num_classes": num_classes})
