@@ -93,6 +93,10 @@ class TrainConfig:
     # ~20x slower, on CPUs without avx512_bf16 / amx).
     precision: str = "fp32"
     channels_last: bool = False
+    # Distributed runs (torchrun): BN statistics of the backbone over every rank's share of the batch
+    # (SyncBatchNorm on CUDA, reid's GlobalBatchNorm on CPU/gloo); the process group's backend.
+    sync_bn: bool = False
+    dist_backend: str = "auto"  # auto (nccl with CUDA, else gloo) | gloo | nccl
     tensorboard: bool = True  # scalars (loss parts, lr, it/s, eval, degenerate batches) in output_dir/tensorboard
     max_nonfinite: int = 5  # a non-finite loss/gradient skips the step; this many in a row stop the run
     log_every: int = 20

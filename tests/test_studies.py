@@ -1,6 +1,5 @@
 """The suspects ranking and the outlier study's bookkeeping."""
 
-import json
 import math
 
 import numpy as np

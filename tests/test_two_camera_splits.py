@@ -23,7 +23,7 @@ def test_parse_splits():
         parse_splits("a-b")
 
 
-def _features_by_construction(cfg, model, tracklets, device):
+def _features_by_construction(cfg, model, tracklets, device, dist=None):
     """Distinct per tracklet and clustered by identity, whatever CPU runs the test: a random
     ResNet on the fixture's plain frames can give every tracklet the same embedding on one CPU
     and not on another, so the model's output must not decide what this test sees."""

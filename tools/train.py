@@ -1,12 +1,20 @@
 #!/usr/bin/env python
-"""Train a re-ID model: ``python tools/train.py --config configs/mars_osm_caa.yaml data.root=/data``."""
+"""Train a re-ID model: ``python tools/train.py --config configs/mars_osm_caa.yaml data.root=/data``.
+
+Distributed: ``torchrun --nproc_per_node=K tools/train.py --config ...`` (multi-node through torchrun's
+rendezvous options) trains with DistributedDataParallel; the global batch stays P x K, split over the
+processes, and rank 0 alone writes into output_dir.
+"""
 
 import sys
 from pathlib import Path
 
+import torch.distributed
+
+from reid.engine.distributed import init_distributed, quiet_other_ranks
 from reid.pipeline.cli import base_parser, parse, run_main
 from reid.pipeline.evaluation import evaluate_model
-from reid.pipeline.builders import load_data, resolve_device
+from reid.pipeline.builders import load_data
 from reid.engine.run_lock import RunLock
 from reid.pipeline.training import offer_best, run_log, run_training
 from reid.eval.report import write_report
@@ -20,24 +28,42 @@ def main(argv=None):
     args, cfg = parse(parser, argv)
     if args.force_new:
         cfg.train.resume = ""
-    with RunLock(cfg.output_dir), run_log(Path(cfg.output_dir) / "log.txt"):
-        train_and_report(cfg, args)
+    dist = init_distributed(cfg.device, cfg.train.dist_backend)
+    quiet_other_ranks(dist)
+    try:
+        if not dist.is_main:
+            train_and_report(cfg, args, dist)
+            return
+        with RunLock(cfg.output_dir), run_log(Path(cfg.output_dir) / "log.txt"):
+            train_and_report(cfg, args, dist)
+    finally:
+        if dist.enabled and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
-def train_and_report(cfg, args):
-    dataset = load_data(cfg)
-    model, state = run_training(cfg, dataset)
-    if not args.no_eval:
-        results = evaluate_model(cfg, model, dataset.query, dataset.gallery, resolve_device(cfg.device))
-        offer_best(cfg, model, results, state.iteration, dataset.num_train_pids)
-        timed = max(state.steps_timed, 1)
-        training = {"iterations": state.iteration, "step_seconds": round(state.step_seconds, 3),
-                    "seconds_per_iteration": round(state.step_seconds / timed, 4)}
-        report = write_report(cfg.output_dir, title=f"Training run on {cfg.data.name}", results=results,
-                              notes=[f"{state.iteration} iterations, {training['seconds_per_iteration']:.3f} s "
-                                     "per iteration (loading included)"],
-                              history=state.history, extra={"training": training})
-        print(f"report: {report}")
+def train_and_report(cfg, args, dist):
+    if dist.enabled:  # rank 0 reads first: it may generate synthetic data or write index caches
+        dataset = load_data(cfg) if dist.is_main else None
+        dist.barrier()
+        dataset = dataset if dataset is not None else load_data(cfg)
+    else:
+        dataset = load_data(cfg)
+    model, state = run_training(cfg, dataset, dist=dist)
+    if args.no_eval:
+        return
+    device = next(model.parameters()).device  # cuda:LOCAL_RANK in a distributed CUDA run
+    results = evaluate_model(cfg, model, dataset.query, dataset.gallery, device, dist=dist)
+    if not dist.is_main:
+        return
+    offer_best(cfg, model, results, state.iteration, dataset.num_train_pids)
+    timed = max(state.steps_timed, 1)
+    training = {"iterations": state.iteration, "step_seconds": round(state.step_seconds, 3),
+                "seconds_per_iteration": round(state.step_seconds / timed, 4), "world_size": dist.world_size}
+    report = write_report(cfg.output_dir, title=f"Training run on {cfg.data.name}", results=results,
+                          notes=[f"{state.iteration} iterations, {training['seconds_per_iteration']:.3f} s "
+                                 f"per iteration (loading included), {dist.world_size} process(es)"],
+                          history=state.history, extra={"training": training})
+    print(f"report: {report}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,11 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
     The last incomplete batch is dropped; the sampler is infinite when ``num_batches`` is None,
     otherwise it yields exactly ``num_batches`` batches. The sequence is a pure function of
     ``seed`` and the epoch counter.
+
+    In distributed training every rank builds the same sampler with its ``rank`` and the
+    ``world_size``: each draws the same global batch and keeps its contiguous share of the slots
+    (``world_size`` must divide the batch), so the ranks' shares are disjoint, together make the
+    one-process batch, and keep its draw numbers.
     """
 
     def __init__(
@@ -46,6 +51,8 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
         seed: int = 0,
         num_batches: int | None = None,
         epoch: str = "identities",
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if epoch not in EPOCHS:
             raise ConfigError(f"data.epoch: unknown epoch {epoch!r}; valid: {', '.join(EPOCHS)}")
@@ -61,6 +68,14 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
             )
         self.num_identities = num_identities
         self.num_instances = num_instances
+        batch = num_identities * num_instances
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} of world size {world_size}")
+        if batch % world_size:
+            raise ConfigError(f"a global batch of {batch} clips (data.num_identities x data.num_instances) does not "
+                              f"split into {world_size} equal shares, one per process; choose a multiple of {world_size}")
+        share = batch // world_size
+        self.share = slice(rank * share, (rank + 1) * share)
         self.seed = seed
         self.num_batches = num_batches
         self.start_batch = 0  # set when resuming, to continue the same sequence
@@ -120,7 +135,7 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
                     return
                 base = produced * len(batch)
                 produced += 1
-                yield [(index, base + slot) for slot, index in enumerate(batch)]
+                yield [(index, base + slot) for slot, index in enumerate(batch)][self.share]
             skip = 0
             epoch += 1
 

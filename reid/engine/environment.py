@@ -77,7 +77,8 @@ def describe_environment(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def record_environment(path: str | os.PathLike, device: torch.device) -> dict[str, Any]:
+def record_environment(path: str | os.PathLike, device: torch.device, world_size: int = 1,
+                       backend: str = "none") -> dict[str, Any]:
     """Append this session's environment to ``path`` (a JSON list: one entry per start or resume)."""
     path = Path(path)
     sessions: list = []
@@ -88,6 +89,7 @@ def record_environment(path: str | os.PathLike, device: torch.device) -> dict[st
             sessions = []
         sessions = sessions if isinstance(sessions, list) else []
     info = describe_environment(device)
+    info["world_size"], info["dist_backend"] = world_size, backend
     sessions.append(info)
     text = json.dumps(sessions, indent=1)
     atomic_write_bytes(path, lambda f: f.write(text.encode()))

@@ -141,7 +141,7 @@ class Board:
 
     def __init__(self, trainer: Trainer) -> None:
         self.writer = None
-        if trainer.cfg.tensorboard:
+        if trainer.cfg.tensorboard and trainer.is_main:
             from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
 
             self.writer = SummaryWriter(log_dir=str(trainer.output_dir / "tensorboard"),
@@ -174,7 +174,7 @@ class PeriodicLog(HookBase):
         t = self.trainer
         t.board = Board(t)
         self.bar = tqdm(total=t.cfg.iterations, initial=t.state.iteration, desc="train", unit="it",
-                        dynamic_ncols=True, disable=not sys.stderr.isatty(), leave=False)
+                        dynamic_ncols=True, disable=not (sys.stderr.isatty() and t.is_main), leave=False)
 
     def after_step(self, step: StepOutput) -> None:
         t = self.trainer
@@ -222,7 +222,7 @@ class PeriodicEval(HookBase):
         result = self.evaluate(it)
         t.add_record({"iteration": it, **result})
         t.board.add("eval", it, result)
-        if self.best is not None:
+        if self.best is not None and t.is_main:
             self.best.offer(float(result[f"eval_{self.best.metric}"]), it, t.weights_state)
         t.model.train()
 

@@ -20,10 +20,12 @@ from torch import nn
 
 from reid.config import TrainConfig, check_choice
 from reid.errors import ConfigError
+from reid.engine.distributed import DistContext, convert_global_bn, gather_rows, gather_with_grad
 from reid.engine.checkpoint import (BestCheckpoint, CheckpointError, CheckpointSeries, atomic_write_bytes,
                                     load_checkpoint, save_checkpoint)
 from reid.engine.hooks import (AttentionRecord, HookBase, LRSchedule, NonFiniteGuard, PeriodicCheckpoint,
                                PeriodicEval, PeriodicLog, StepOutput, TrainingDiverged)
+from reid.losses.combined import LossResult
 from reid.engine.precision import Precision, probe_faster, resolve_precision
 from reid.models.reid_net import ReIDNet
 
@@ -124,6 +126,40 @@ class TrainState:
     attention: AttentionRecord | None = None  # the hook that records the CAA attention per tracklet
 
 
+class LossForward(nn.Module):
+    """Clips -> model -> (gathered) embeddings -> loss: the differentiable part of a step.
+
+    ``forward(clips, pids, indices) -> (total, parts, extras, indices, samples per clip)``; in a distributed
+    run the loss sees the global batch (embeddings, labels and indices of every rank, in rank
+    order, which is the one-process batch).
+    """
+
+    def __init__(self, trainer: Trainer) -> None:
+        super().__init__()
+        self.model, self.criterion = trainer.model, trainer.criterion
+        self._trainer = [trainer]  # not a submodule
+
+    def forward(self, clips: torch.Tensor, pids: torch.Tensor, indices: torch.Tensor | None):
+        t = self._trainer[0]
+        with t.precision.autocast(t.device.type):
+            out = self.model(clips)
+        if t.cfg.loss_level == "frame":  # every frame is a sample (the paper's MARS setup)
+            emb = out.frame_embeddings.flatten(0, 1)
+            per_clip = out.frame_embeddings.shape[1]
+            labels = pids.repeat_interleave(per_clip)
+        else:
+            emb, labels, per_clip = out.embedding, pids, 1
+        emb = emb.float()
+        if t.dist.enabled:
+            emb, labels = gather_with_grad(emb, t.dist), gather_rows(labels, t.dist)
+            if indices is not None:
+                indices = gather_rows(indices, t.dist)
+        cls = self.model.neck(emb)  # the classifier's input: emb itself without a BNNeck
+        bias = None if self.model.centre_bias is None else self.model.centre_bias.float()
+        result = self.criterion(emb, labels, self.model.centres.float(), bias, class_embeddings=cls)
+        return result.total, result.parts, result.extras, indices, per_clip  # plain containers, which DDP walks
+
+
 class Trainer:
     """Runs ``cfg.iterations`` steps of identity-balanced batches through model and loss.
 
@@ -135,6 +171,9 @@ class Trainer:
         device: torch device.
         extra_state: saved into every checkpoint (the resolved config, the number of classes).
         evaluate: ``evaluate(iteration) -> {"eval_rank1", "eval_mAP"}`` for ``cfg.eval_every``.
+        dist: the process group this rank belongs to (``reid.engine.distributed``); with more
+            than one rank the model trains under DistributedDataParallel, the loss sees the batch of
+            every rank, and only rank 0 writes (checkpoints, CSV, TensorBoard, ``best.pt``).
 
     Checkpoints hold the model, optimizer, scheduler and scaler, the iteration (which is the identity
     sampler's position: one batch per iteration), every RNG (torch, numpy, python, CUDA) and the
@@ -144,7 +183,7 @@ class Trainer:
 
     def __init__(self, model: ReIDNet, criterion: nn.Module, cfg: TrainConfig, output_dir: str | Path,
                  device: torch.device, extra_state: dict | None = None,
-                 evaluate: Callable[[int], dict] | None = None) -> None:
+                 evaluate: Callable[[int], dict] | None = None, dist: DistContext | None = None) -> None:
         check_choice(cfg.loss_level, ("clip", "frame"), "train.loss_level")
         if cfg.loss_level == "frame" and any(p.requires_grad for p in model.pool.parameters()):
             raise ConfigError("train.loss_level=frame trains no temporal pooling weights: use model.pooling=avg "
@@ -156,7 +195,17 @@ class Trainer:
             raise ConfigError(f"config key 'train.keep_checkpoints': {cfg.keep_checkpoints} must be >= 1")
         check_choice(cfg.best_metric, ("mAP", "rank1"), "train.best_metric")
         self.model, self.criterion, self.cfg, self.device = model, criterion, cfg, device
+        self.dist = dist or DistContext()
         self.output_dir = Path(output_dir)
+        # The step's forward pass, model to loss: under DDP the whole of it is DDP's forward, so
+        # every parameter (class centres, BNNeck) is used inside it, and static_graph lets DDP
+        # learn once which parameters a loss leaves without gradient (e.g. centres under OSM alone).
+        self.forward_loss: nn.Module = LossForward(self)
+        if self.dist.enabled:
+            if cfg.sync_bn:  # the backbone's BN over the global batch (the neck sees the gathered batch anyway)
+                model.backbone = convert_global_bn(model.backbone, self.dist).to(device)
+            self.forward_loss = nn.parallel.DistributedDataParallel(
+                self.forward_loss, device_ids=[device.index] if device.type == "cuda" else None, static_graph=True)
         self.optimizer = build_optimizer(model, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: lr_factor(it, cfg))
         self.precision: Precision = resolve_precision(cfg.precision, device)
@@ -189,10 +238,18 @@ class Trainer:
         return (f"device {self.device.type}, precision {self.precision.name} ({self.precision.reason}), "
                 f"memory format {'channels_last' if self.cfg.channels_last else 'contiguous'}, {threads}")
 
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes the run's files (rank 0, or the only process)."""
+        return self.dist.is_main
+
     def _settle_precision(self, clips: torch.Tensor) -> None:
-        """``auto`` on a CPU with native bf16: time both precisions on the first real batch."""
+        """``auto`` on a CPU with native bf16: time both precisions on the first real batch
+        (rank 0 decides for every rank: all ranks must compute the same arithmetic)."""
         if self.precision.reason == "probe":
-            self.precision = probe_faster(self.model, clips.to(self.device))
+            if self.is_main:
+                self.precision = probe_faster(self.model, clips.to(self.device))
+            self.precision = self.dist.broadcast_object(self.precision)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -205,23 +262,20 @@ class Trainer:
         the clips' tracklet indices, travel to the hooks (the attention record).
         """
         clips, pids = clips.to(self.device, non_blocking=True), pids.to(self.device)
-        with self.precision.autocast(self.device.type):
-            out = self.model(clips)
-        if self.cfg.loss_level == "frame":  # every frame is a sample (the paper's MARS setup)
-            emb = out.frame_embeddings.flatten(0, 1)
-            per_clip = out.frame_embeddings.shape[1]
-            labels = pids.repeat_interleave(per_clip)
-        else:
-            emb, labels, per_clip = out.embedding, pids, 1
-        emb = emb.float()
-        cls = self.model.neck(emb)  # the classifier's input: emb itself without a BNNeck
-        bias = None if self.model.centre_bias is None else self.model.centre_bias.float()
-        result = self.criterion(emb, labels, self.model.centres.float(), bias, class_embeddings=cls)
+        if indices is not None and self.dist.enabled:
+            indices = indices.to(self.device)
+        total, parts, extras, indices, per_clip = self.forward_loss(clips, pids, indices)
+        result = LossResult(total, parts, extras)
+        if indices is not None:
+            indices = indices.cpu()
         self.optimizer.zero_grad(set_to_none=True)
         step = StepOutput(self.state.iteration + 1, {"loss": float(result.total.detach()), **result.parts},
                           result.extras, indices, per_clip)
-        if not math.isfinite(step.values["loss"]):
+        if not math.isfinite(step.values["loss"]):  # the same value on every rank: all skip together
             step.skipped = "loss"
+            if self.dist.enabled:  # DDP expects the backward of each forward: run it, drop its gradients
+                result.total.backward()
+                self.optimizer.zero_grad(set_to_none=True)
             return step
         self.scaler.scale(result.total).backward()
         if not self.scaler.is_enabled():  # fp16's GradScaler skips steps with inf gradients itself
@@ -236,9 +290,10 @@ class Trainer:
         return step
 
     def add_record(self, record: dict) -> None:
-        """Append a logged record to the history and rewrite ``train_log.csv``."""
+        """Append a logged record to the history and rewrite ``train_log.csv`` (rank 0)."""
         self.state.history.append(record)
-        write_history_csv(self.output_dir / "train_log.csv", self.state.history)
+        if self.is_main:
+            write_history_csv(self.output_dir / "train_log.csv", self.state.history)
 
     def weights_state(self) -> dict[str, Any]:
         """Weights, iteration and the run's config: what ``model.pt`` and ``best.pt`` hold."""
@@ -246,7 +301,11 @@ class Trainer:
                 **{k: v for k, v in self.extra_state.items() if k in ("config", "num_classes")}}
 
     def save(self) -> Path:
-        """Checkpoint the whole run (kept as ``keep_checkpoints`` files, newest ``checkpoint.pt``)."""
+        """Checkpoint the whole run (kept as ``keep_checkpoints`` files, newest ``checkpoint.pt``).
+
+        Rank 0 alone writes; the other ranks' state is the same (weights, optimizer, position)."""
+        if not self.is_main:
+            return self.checkpoints.latest
         return self.checkpoints.save({
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -263,7 +322,8 @@ class Trainer:
 
     def save_weights(self) -> None:
         """``model.pt``: the weights and the run's config only, for sharing and evaluation."""
-        save_checkpoint(self.output_dir / "model.pt", self.weights_state())
+        if self.is_main:
+            save_checkpoint(self.output_dir / "model.pt", self.weights_state())
 
     def resume(self, path: str | Path, state: dict | None = None) -> None:
         """Continue from a checkpoint of the same run (``state``: the checkpoint, when already loaded).
@@ -283,8 +343,9 @@ class Trainer:
         if state.get("num_classes", self.extra_state.get("num_classes")) != self.extra_state.get("num_classes"):
             differ.append("num_classes")
         if differ:
-            details = ", ".join(f"{k}: {saved.get(k, state.get(k))!r} there, {current.get(k, self.extra_state.get(k))!r} here"
-                                for k in differ)
+            details = ", ".join(
+                f"{k}: {saved.get(k, state.get(k))!r} there, {current.get(k, self.extra_state.get(k))!r} here"
+                for k in differ)
             raise CheckpointError(f"checkpoint {path} belongs to another run ({details}); "
                                   "use another output_dir or train.resume=''")
         self.model.load_state_dict(state["model"])

@@ -86,14 +86,17 @@ def load_data(cfg: Config) -> VideoReIDDataset:
     return dataset
 
 
-def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int = 0) -> DataLoader:
+def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int = 0, rank: int = 0,
+                       world_size: int = 1) -> DataLoader:
+    """The identity-balanced training stream from ``start_batch`` on; ``rank`` of ``world_size``
+    gets its share of every global batch."""
     d = cfg.data
     transform = ClipTransform(d.height, d.width, train=True, flip=d.flip, pad_crop=d.pad_crop,
                               random_erasing=d.random_erasing, crop=d.crop, per_frame=d.augment_per_frame)
     clips = TrainClips(dataset.train, seq_len=d.seq_len, sampling=d.sampling, transform=transform, seed=cfg.seed)
     sampler = IdentityBatchSampler([t.pid for t in dataset.train], num_identities=d.num_identities,
                                    num_instances=d.num_instances, seed=cfg.seed, num_batches=cfg.train.iterations,
-                                   epoch=d.epoch)
+                                   epoch=d.epoch, rank=rank, world_size=world_size)
     sampler.start_batch = start_batch
     return DataLoader(clips, batch_sampler=sampler, num_workers=d.workers,
                       persistent_workers=False, pin_memory=torch.cuda.is_available())

@@ -60,7 +60,7 @@ def parse_for_checkpoint(parser: argparse.ArgumentParser, argv: list[str] | None
     ``model.`` key is an error. Outputs go to ``--out``, else to a new ``<kind>-<time>/`` folder
     beside the checkpoint, never over the training run's own report.
     """
-    from reid.config import apply_overrides, config_from_dict, config_to_dict
+    from reid.config import apply_overrides, config_from_dict
     from reid.engine.checkpoint import load_checkpoint
 
     args = parser.parse_intermixed_args(argv)

@@ -9,6 +9,7 @@ import torch
 
 from reid.config import Config, check_choice
 from reid.data.tracklet import Tracklet
+from reid.engine.distributed import DistContext, gather_features
 from reid.engine.extract import extract_features
 from reid.eval.distance import pairwise_distance
 from reid.eval.ranking import evaluate
@@ -19,7 +20,16 @@ from reid.models import ReIDNet
 logger = logging.getLogger(__name__)
 
 
-def embed(cfg: Config, model: ReIDNet, tracklets: list[Tracklet], device: torch.device) -> np.ndarray:
+def embed(cfg: Config, model: ReIDNet, tracklets: list[Tracklet], device: torch.device,
+          dist: DistContext | None = None) -> np.ndarray:
+    """(N, D) features of ``tracklets``; in a distributed run every rank embeds every
+    world_size-th tracklet and the parts are gathered (all ranks get the whole matrix)."""
+    dist = dist or DistContext()
+    if dist.enabled:
+        mine = np.arange(dist.rank, len(tracklets), dist.world_size)
+        part = embed(cfg, model, [tracklets[i] for i in mine], device) if len(mine) else \
+            np.zeros((0, model.dim), dtype=np.float32)
+        return gather_features(part, mine, len(tracklets), dist)
     d = cfg.data
     return extract_features(model, tracklets, height=d.height, width=d.width, seq_len=d.test_seq_len,
                             max_frames=d.test_max_frames, batch_size=cfg.eval.batch_size, workers=d.workers,
@@ -62,8 +72,14 @@ def evaluate_features(cfg: Config, qf: np.ndarray, gf: np.ndarray, query: list[T
 
 
 def evaluate_model(cfg: Config, model: ReIDNet, query: list[Tracklet], gallery: list[Tracklet],
-                   device: torch.device, *, rerank_too: bool | None = None) -> dict[str, dict]:
-    """Embed query and gallery tracklets with ``model`` and evaluate."""
-    qf = embed(cfg, model, query, device)
-    gf = embed(cfg, model, gallery, device)
-    return evaluate_features(cfg, qf, gf, query, gallery, rerank_too=rerank_too)
+                   device: torch.device, *, rerank_too: bool | None = None,
+                   dist: DistContext | None = None) -> dict[str, dict]:
+    """Embed query and gallery tracklets with ``model`` and evaluate.
+
+    Distributed: the ranks share the extraction, rank 0 ranks and re-ranks, every rank gets the result.
+    """
+    dist = dist or DistContext()
+    qf = embed(cfg, model, query, device, dist)
+    gf = embed(cfg, model, gallery, device, dist)
+    results = evaluate_features(cfg, qf, gf, query, gallery, rerank_too=rerank_too) if dist.is_main else None
+    return dist.broadcast_object(results)

@@ -6,11 +6,13 @@ import contextlib
 import logging
 from pathlib import Path
 
+import torch
 import yaml
 
 from reid.config import Config, config_to_dict
 from reid.data import VideoReIDDataset
 from reid.engine.checkpoint import BestCheckpoint, CheckpointSeries, load_checkpoint
+from reid.engine.distributed import DistContext, broadcast_buffers, describe_world
 from reid.engine.environment import record_environment
 from reid.engine.run_lock import RunLock
 from reid.engine.trainer import Trainer, TrainState
@@ -87,16 +89,21 @@ def resume_path(cfg: Config) -> Path | None:
 
 
 def run_training(cfg: Config, dataset: VideoReIDDataset | None = None,
-                 model: ReIDNet | None = None) -> tuple[ReIDNet, TrainState]:
+                 model: ReIDNet | None = None, dist: DistContext | None = None) -> tuple[ReIDNet, TrainState]:
     """Train a model as ``cfg`` says; returns it and the training state (history).
 
     Args:
         cfg: the full config.
         dataset: an already loaded dataset (loaded from ``cfg.data`` otherwise).
         model: an already built model (built from ``cfg.model`` otherwise, after seeding).
+        dist: this rank's place in a distributed run (``reid.engine.distributed.init_distributed``);
+            rank 0 alone takes the run folder's lock and writes into it.
     """
+    dist = dist or DistContext()
+    if not dist.is_main:
+        return _run_training(cfg, dataset, model, dist)
     with RunLock(cfg.output_dir), run_log(Path(cfg.output_dir) / "log.txt"):
-        return _run_training(cfg, dataset, model)
+        return _run_training(cfg, dataset, model, dist)
 
 
 @contextlib.contextmanager
@@ -128,25 +135,38 @@ def run_log(path: Path):
             h.setLevel(logging.NOTSET)
 
 
-def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet | None) -> tuple[ReIDNet, TrainState]:
+def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet | None,
+                  dist: DistContext) -> tuple[ReIDNet, TrainState]:
     out = Path(cfg.output_dir)
     criterion = build_loss(cfg.loss.terms)  # a bad loss parameter fails before anything is read or written
     series = CheckpointSeries(out, keep=cfg.train.keep_checkpoints)
-    if series.remove_partial():
-        logger.info("removed temporary files of an interrupted checkpoint write in %s", out)
-    found = find_resume(cfg, series)
-    if found is not None:
-        check_resumable(cfg, *found)  # before anything is written into the run folder
-    else:
-        old = series.clear()
-        (out / "environment.json").unlink(missing_ok=True)
-        if old:
-            logger.warning("starting a new run in %s: removed the checkpoints of an earlier run there (%s)",
-                           out, ", ".join(old))
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     device = resolve_device(cfg.device)
-    record_environment(out / "environment.json", device)
+    if dist.backend == "nccl":
+        device = torch.device("cuda", dist.local_rank)
+    found = None
+    if dist.is_main:
+        logger.info(describe_world(dist, device))
+        if series.remove_partial():
+            logger.info("removed temporary files of an interrupted checkpoint write in %s", out)
+        found = find_resume(cfg, series)
+        if found is not None:
+            check_resumable(cfg, *found)  # before anything is written into the run folder
+        else:
+            old = series.clear()
+            (out / "environment.json").unlink(missing_ok=True)
+            if old:
+                logger.warning("starting a new run in %s: removed the checkpoints of an earlier run there (%s)",
+                               out, ", ".join(old))
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        record_environment(out / "environment.json", device, world_size=dist.world_size, backend=dist.backend)
+    if dist.enabled:  # every rank continues rank 0's choice of checkpoint
+        path = dist.broadcast_object(None if found is None else str(found[0]))
+        if not dist.is_main and path is not None:
+            found = (Path(path), load_checkpoint(path, required=RESUME_KEYS))
+        if dataset is None and dist.is_main:
+            dataset = load_data(cfg)  # rank 0 first: it may generate synthetic data or write index caches
+        dist.barrier()
     dataset = dataset if dataset is not None else load_data(cfg)
     if model is None:
         seed_everything(cfg.seed)
@@ -156,12 +176,14 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
     criterion.to(device)
 
     def evaluate(iteration: int) -> dict:
-        plain = evaluate_model(cfg, model, dataset.query, dataset.gallery, device, rerank_too=False)["plain"]
+        broadcast_buffers(model, dist)  # every rank embeds with rank 0's BN statistics
+        plain = evaluate_model(cfg, model, dataset.query, dataset.gallery, device, rerank_too=False,
+                               dist=dist)["plain"]
         return {"eval_rank1": plain["rank1"], "eval_mAP": plain["mAP"]}
 
     trainer = Trainer(model, criterion, cfg.train, out, device,
                       extra_state={"config": config_to_dict(cfg), "num_classes": dataset.num_train_pids},
-                      evaluate=evaluate if dataset.query and dataset.gallery else None)
+                      evaluate=evaluate if dataset.query and dataset.gallery else None, dist=dist)
     trainer.checkpoints = series
     if found is not None:
         trainer.resume(*found)
@@ -169,8 +191,10 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
             logger.warning("%s is already at iteration %d of train.iterations=%d: nothing left to train "
                            "(raise train.iterations to train on, or use --force-new to start over)",
                            found[0], trainer.state.iteration, cfg.train.iterations)
-    loader = build_train_loader(cfg, dataset, start_batch=trainer.sampler_position)
+    loader = build_train_loader(cfg, dataset, start_batch=trainer.sampler_position, rank=dist.rank,
+                                world_size=dist.world_size)
     state = trainer.train(iter(loader))
+    broadcast_buffers(model, dist)  # the model every rank returns is rank 0's, the one saved
     for name, term in criterion.terms.items():
         stats = getattr(term, "stats", None)
         if stats:
