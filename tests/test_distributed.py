@@ -147,8 +147,8 @@ def test_sampler_shares_are_disjoint_and_make_the_global_batch():
 
 
 def _train(tmp_path, out, nproc, *extra):
-    args = [*TINY, f"data.root={tmp_path / 'data'}", f"output_dir={tmp_path / out}", "train.iterations=4",
-            "train.optimizer=sgd", "train.lr=0.01", "train.checkpoint_every=2", "train.log_every=1",
+    args = [*TINY, f"data.root={tmp_path / 'data'}", f"output_dir={tmp_path / out}", "train.iterations=2",
+            "train.optimizer=sgd", "train.lr=0.01", "train.checkpoint_every=1", "train.log_every=1",
             "train.tensorboard=false",
             "train.sync_bn=true", "eval.rerank=false", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -168,23 +168,28 @@ def test_torchrun_two_processes_train_like_one(tmp_path):
     log = (tmp_path / "two" / "log.txt").read_text()
     assert "world size 2, backend gloo" in log
     assert "world size 1" in (tmp_path / "one" / "log.txt").read_text()
-    # One step (iteration 2's checkpoint) must agree tightly. Later iterations drift at the 1e-4 level in
+    # Two steps agree tightly, so the evaluation must too. (Runs of more steps drift apart at the 1e-4 level in
     # backbone.conv1 alone: the flat synthetic frames give the stem's max-pool exact ties, and ulp-level
-    # differences in the summed gradients (2 ranks vs one) route those ties differently. The layers above
-    # the pool and the logged losses of every iteration still agree, so those are compared over the run.
-    a = load_checkpoint(tmp_path / "one" / "checkpoint-00000002.pt", required=("model",))["model"]
-    b = load_checkpoint(tmp_path / "two" / "checkpoint-00000002.pt", required=("model",))["model"]
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5, rtol=1e-4), key
+    # differences between a 2-rank and a 1-process gradient sum route those ties differently.)
+    for name in ("checkpoint-00000001.pt", "model.pt"):
+        a = load_checkpoint(tmp_path / "one" / name, required=("model",))["model"]
+        b = load_checkpoint(tmp_path / "two" / name, required=("model",))["model"]
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5, rtol=1e-4), (name, key)
     # rank 0 alone wrote: one line per logged record, one environment entry, the metrics
     rows_one = list(csv.DictReader((tmp_path / "one" / "train_log.csv").open()))
     rows = list(csv.DictReader((tmp_path / "two" / "train_log.csv").open()))
-    assert len(rows) == len(rows_one) == 4
+    assert len(rows) == len(rows_one) == 2
     for r1, r2 in zip(rows_one, rows):
-        assert float(r2["loss"]) == pytest.approx(float(r1["loss"]), rel=1e-4, abs=1e-5), (r1, r2)
+        assert float(r2["loss"]) == pytest.approx(float(r1["loss"]), rel=1e-5, abs=1e-6), (r1, r2)
     env = json.loads((tmp_path / "two" / "environment.json").read_text())
     assert len(env) == 1 and env[0]["world_size"] == 2 and env[0]["dist_backend"] == "gloo"
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
     one_metrics = json.loads((tmp_path / "one" / "metrics.json").read_text())
-    assert metrics["results"]["plain"]["rank1"] == pytest.approx(one_metrics["results"]["plain"]["rank1"], abs=5)
+    # evaluation: features extracted by both ranks and gathered, ranked on rank 0, as one process does
+    assert "plain" in one_metrics["results"]
+    for kind in ("plain", "reranked"):
+        if kind in one_metrics["results"]:
+            for key in ("rank1", "mAP"):
+                assert metrics["results"][kind][key] == pytest.approx(one_metrics["results"][kind][key], abs=1e-3)
