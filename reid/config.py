@@ -87,7 +87,7 @@ class TrainConfig:
     lr_steps: list[float] = field(default_factory=list)
     lr_gamma: float = 0.1
     min_lr_factor: float = 0.0
-    loss_level: str = "clip"  # clip | frame (METHOD.md 1.4)
+    loss_level: str = "clip"  # clip | frame (docs/method.md, "Clip-level and frame-level loss")
     # fp32 | bf16 | fp16 | auto. auto: fp16 autocast on CUDA; on CPU bf16 only where the CPU has
     # native bf16 and a timed probe of the real batch finds it faster, else fp32 (bf16 is emulated,
     # ~20x slower, on CPUs without avx512_bf16 / amx).
@@ -206,6 +206,13 @@ class EvalConfig:
     max_rank: int = 50
     batch_size: int = 32  # clips per forward pass during feature extraction
     feature: str = "embedding"  # embedding | neck: retrieve with the embedding or its BNNeck copy
+    # report.html: ranked lists of the `visualise` worst queries (lowest AP) and `visualise_random`
+    # random ones, top `visualise_topk` each (0 draws none); a t-SNE map of at most
+    # `tsne_max_points` test tracklets (whole identities, drawn at random; 0: no map)
+    visualise: int = 8
+    visualise_random: int = 4
+    visualise_topk: int = 10
+    tsne_max_points: int = 1500
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Helpers for the MARS / synthetic tests: a tiny generated dataset and a literal reference parser.
 
-``reference_parse`` is written from METHOD.md section 3 as a plain loop in the manner of
+``reference_parse`` is written from docs/method.md, "Datasets", as a plain loop in the manner of
 torchreid's ``mars.py`` (no validation), to compare ``load_mars`` against.
 """
 

@@ -82,3 +82,43 @@ def test_evaluation_takes_the_model_from_the_checkpoint_and_writes_beside_it(tmp
     assert same.data == train_cfg.data and same.output_dir == str(tmp_path / "mine")
     with pytest.raises(SystemExit):
         parse_for_checkpoint(parser, ["--checkpoint", ckpt, "model.embed_dim=64"])
+
+
+def _own_footage(root, pids=(1, 2, 3)):
+    import numpy as np
+    import cv2
+
+    for p in pids:
+        for cam in (0, 1):
+            d = root / "train" / str(p) / f"{cam}_0001"
+            d.mkdir(parents=True)
+            for i in range(4):
+                cv2.imwrite(str(d / f"{i}.jpg"), np.full((64, 32, 3), 60 * p + 20 * cam, np.uint8))
+
+
+def test_train_only_own_footage_trains_and_skips_evaluation(tmp_path, caplog):
+    import importlib.util
+    import logging
+
+    from tests.test_training import TINY
+
+    _own_footage(tmp_path / "own")
+    spec = importlib.util.spec_from_file_location("train_tool", ROOT / "tools" / "train.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    with caplog.at_level(logging.WARNING):
+        tool.main([*[t for t in TINY if not t.startswith("synthetic.")], "data.name=folder",
+                   f"data.root={tmp_path / 'own'}", f"output_dir={tmp_path / 'run'}", "train.iterations=2"])
+    assert (tmp_path / "run" / "model.pt").is_file()
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert any("evaluation skipped" in r.getMessage() and "0 query and 0 gallery" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_too_few_identities_for_the_batch_is_a_one_line_error(tmp_path):
+    _own_footage(tmp_path / "own")
+    out = _run("tools/train.py", "--config", "configs/demo.yaml", "data.name=folder", f"data.root={tmp_path / 'own'}",
+               f"output_dir={tmp_path / 'run'}", "train.iterations=1", "data.workers=0")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert ("data.num_identities=8: a batch needs 8 identities but the training set has 3; lower "
+            "data.num_identities to at most 3") in out.stderr

@@ -1,4 +1,4 @@
-"""reid.eval.evaluate against the literal per-query loop (METHOD.md 2.1, 2.2) and torchreid."""
+"""reid.eval.evaluate against the literal per-query loop (docs/method.md, "Evaluation") and torchreid."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""reid.eval.rerank against the literal dense reference (METHOD.md 2.4) and torchreid."""
+"""reid.eval.rerank against the literal dense reference (docs/method.md, "k-reciprocal re-ranking") and torchreid."""
 
 from __future__ import annotations
 

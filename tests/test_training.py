@@ -115,6 +115,17 @@ def test_demo_end_to_end_and_checkpoint_reproduces_metrics(tmp_path):
         assert 0 <= m["mAP"] <= 100
     assert (tmp_path / "demo" / "cmc.png").read_bytes()[:4] == b"\x89PNG"
     assert "rank-1" in (tmp_path / "demo" / "report.md").read_text()
+    page = (tmp_path / "demo" / "report.html").read_text()
+    for heading in ("Metrics", "Curves", "Ranked lists (plain)", "Embedding map", "CAA attention"):
+        assert f">{heading}<" in page, heading
+    assert "src='data:image/" in page and "src='ranked" not in page  # self-contained
+    strips = sorted((tmp_path / "demo" / "ranked").glob("plain_q*.jpg"))
+    from reid.pipeline.builders import load_data
+
+    scored = len(load_data(cfg).query) - metrics["results"]["trained"]["num_skipped_queries"]
+    assert len(strips) == min(cfg.eval.visualise + cfg.eval.visualise_random, scored)
+    for name in ("training.png", "tsne.png", "attention.png"):
+        assert (tmp_path / "demo" / name).read_bytes()[:4] == b"\x89PNG", name
     state = load_checkpoint(tmp_path / "demo" / "checkpoint.pt", required=("model", "iteration"))
     assert state["iteration"] == 12
     # evaluating the saved checkpoint from scratch gives the demo's numbers exactly

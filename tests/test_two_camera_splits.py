@@ -1,4 +1,4 @@
-"""tools/test.py --splits: one checkpoint per split, mean and std over the splits (METHOD.md 2.3)."""
+"""tools/test.py --splits: one checkpoint per split, mean and std over the splits (docs/method.md, "Two-camera split protocols")."""
 
 import json
 import zlib

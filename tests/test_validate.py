@@ -87,3 +87,22 @@ def test_full_flag_and_empty_split(root):
     assert validate_dataset(empty, name="e", decode=False)["errors"] == ["query has no tracklets",
                                                                         "gallery has no tracklets"]
     assert split_stats([])["len_median"] == 0
+
+
+def test_own_footage_folders_may_lack_splits(tmp_path, capsys, monkeypatch):
+    t = Tracklet(frames=("a",), pid=0, camid=0)
+    only_test = VideoReIDDataset(name="folder", train=[], query=[t], gallery=[t])
+    report = validate_dataset(only_test, name="folder", decode=False)
+    assert report["errors"] == [] and report["warnings"][0].startswith("train has no tracklets")
+    only_train = VideoReIDDataset(name="folder", train=[t], query=[], gallery=[])
+    report = validate_dataset(only_train, name="folder", decode=False)
+    assert report["errors"] == [] and "evaluation will be skipped" in report["warnings"][0]
+    gallery_only = VideoReIDDataset(name="folder", train=[], query=[], gallery=[t])
+    assert "query has no tracklets" in " ".join(validate_dataset(gallery_only, name="folder", decode=False)["warnings"])
+    nothing = VideoReIDDataset(name="folder", train=[], query=[], gallery=[])
+    assert validate_dataset(nothing, name="folder", decode=False)["errors"] == ["no split has any tracklet"]
+    # the CLI writes nothing into the working directory, and a missing root is one line
+    monkeypatch.chdir(tmp_path)
+    assert validate_cli.main(["folder", str(tmp_path / "missing")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: own-footage root {tmp_path / 'missing'} does not exist or is not a folder"
+    assert list(tmp_path.iterdir()) == []

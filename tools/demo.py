@@ -3,6 +3,7 @@
 
 import sys
 
+from reid.eval.report import fmt
 from reid.pipeline.cli import base_parser, parse, run_main
 from reid.pipeline.demo import run_demo
 
@@ -15,8 +16,8 @@ def main(argv=None):
     for name in ("trained", "trained + re-ranking"):
         if name in r:
             m = r[name]
-            print(f"{name:>21}: rank-1 {m['rank1']:.1f}  rank-5 {m['rank5']:.1f}  rank-10 {m['rank10']:.1f}  "
-                  f"rank-20 {m['rank20']:.1f}  mAP {m['mAP']:.1f}")
+            print(f"{name:>21}: rank-1 {fmt(m, 'rank1')}  rank-5 {fmt(m, 'rank5')}  rank-10 {fmt(m, 'rank10')}  "
+                  f"rank-20 {fmt(m, 'rank20')}  mAP {fmt(m, 'mAP')}")
     print(f"wall time {out['seconds']:.0f} s; report: {out['report']}")
 
 

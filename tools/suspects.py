@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Rank training tracklets by CAA attention (lowest first): a CSV and a contact sheet.
+"""Rank training tracklets by CAA attention (lowest first): a CSV and a contact sheet (each suspect
+beside typical tracklets of the identity it is filed under and of the identity it is nearest to).
 
 python tools/suspects.py --checkpoint outputs/run/checkpoint.pt [--config C] [--top K] [--source S] [--out DIR]
 --source training (default when the run used CAA): the mean attention the loss gave each tracklet
@@ -13,11 +14,14 @@ import sys
 from pathlib import Path
 
 from reid.data.paths import resolve_dataset_dir
+from reid.pipeline.evaluation import embed
 from reid.pipeline.builders import load_data, load_trained_model, resolve_device
 from reid.pipeline.cli import base_parser, parse_for_checkpoint, run_main
 from reid.engine.checkpoint import CheckpointError, load_checkpoint
 from reid.pipeline.suspects import (caa_enabled, contact_sheet, injected_wrong_labels, precision_at,
                                     rank_by_attention, rank_by_training_attention, training_attention, write_csv)
+
+MAX_SHEET_ROWS = 100  # one row of 7 pictures per suspect
 
 
 def main(argv=None):
@@ -35,20 +39,24 @@ def main(argv=None):
     source = args.source
     if source == "auto":
         source = "training" if caa_enabled(cfg) and recorded is not None else "final"
+    if source == "training" and recorded is None:
+        raise CheckpointError(f"{args.checkpoint} has no recorded training attention; use --source final")
+    model = load_trained_model(cfg, args.checkpoint).to(device)
+    feats = embed(cfg, model, dataset.train, device)  # for --source final and the nearest identities
     if source == "training":
-        if recorded is None:
-            raise CheckpointError(f"{args.checkpoint} has no recorded training attention; use --source final")
         rows = rank_by_training_attention(dataset.train, *recorded)
     else:
-        model = load_trained_model(cfg, args.checkpoint).to(device)
-        rows = rank_by_attention(cfg, model, dataset.train, device)
+        rows = rank_by_attention(cfg, model, dataset.train, device, feats=feats)
     truth = None
     if cfg.data.name in ("synthetic", "mars"):
         truth = injected_wrong_labels(resolve_dataset_dir(cfg.data.root, "mars", "info"))
     k = args.top or (len(truth) if truth else 40)
     out = Path(cfg.output_dir)
     write_csv(out / "suspects.csv", rows, truth)
-    contact_sheet(out / "suspects.png", rows[:k], dataset.train, truth)
+    shown = min(k, MAX_SHEET_ROWS)
+    if shown < k:
+        print(f"the contact sheet shows the lowest {shown} (of --top {k}); suspects.csv lists all")
+    contact_sheet(out / "suspects.png", rows[:shown], dataset.train, truth, feats, metric=cfg.eval.metric)
     print(f"attention source: {source}")
     print(f"wrote {out / 'suspects.csv'} ({len(rows)} training tracklets) and {out / 'suspects.png'} (lowest {k})")
     if truth:

@@ -11,6 +11,8 @@ and the evaluation. Results go to --out, else to a new eval-<time>/ folder besid
 
 import sys
 
+from reid.errors import ConfigError
+from reid.eval.report import fmt
 from reid.pipeline.cli import base_parser, parse_for_checkpoint, run_main
 from reid.pipeline.testing import parse_splits, run_test, run_test_splits
 
@@ -20,15 +22,22 @@ def main(argv=None):
     parser.add_argument("--checkpoint", required=True, help="checkpoint path; may contain {split}")
     parser.add_argument("--splits", help="evaluate these splits and report mean and std, e.g. 0-9")
     parser.add_argument("--out", help="output folder (default: eval-<time>/ beside the checkpoint)")
+    parser.add_argument("--visualise", type=int, metavar="N",
+                        help="draw the ranked lists of the N worst queries in report.html (eval.visualise; 0: none)")
     args, cfg = parse_for_checkpoint(parser, argv, kind="eval")
+    if args.visualise is not None:
+        if args.visualise < 0:
+            raise ConfigError(f"--visualise {args.visualise}: expected a number of queries >= 0")
+        cfg.eval.visualise = args.visualise
+        cfg.eval.visualise_random = min(cfg.eval.visualise_random, args.visualise)
     if args.splits:
         for setting, table in run_test_splits(cfg, args.checkpoint, parse_splits(args.splits)).items():
             print(f"\n{setting}\n{table}")
         print(f"results: {cfg.output_dir}")
         return
     for name, m in run_test(cfg, args.checkpoint).items():
-        print(f"{name:>10}: rank-1 {m['rank1']:.2f}  rank-5 {m.get('rank5', 0):.2f}  "
-              f"rank-10 {m.get('rank10', 0):.2f}  rank-20 {m.get('rank20', 0):.2f}  mAP {m['mAP']:.2f}")
+        print(f"{name:>10}: rank-1 {fmt(m, 'rank1', 2)}  rank-5 {fmt(m, 'rank5', 2)}  "
+              f"rank-10 {fmt(m, 'rank10', 2)}  rank-20 {fmt(m, 'rank20', 2)}  mAP {fmt(m, 'mAP', 2)}")
     print(f"report: {cfg.output_dir}")
 
 

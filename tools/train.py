@@ -6,6 +6,7 @@ rendezvous options) trains with DistributedDataParallel; the global batch stays 
 processes, and rank 0 alone writes into output_dir.
 """
 
+import logging
 import sys
 from pathlib import Path
 
@@ -13,11 +14,14 @@ import torch.distributed
 
 from reid.engine.distributed import init_distributed, quiet_other_ranks
 from reid.pipeline.cli import base_parser, parse, run_main
-from reid.pipeline.evaluation import evaluate_model
+from reid.pipeline.evaluation import evaluate_model_full
+from reid.pipeline.reporting import mean_attention, protocol_notes, report_sections
 from reid.pipeline.builders import load_data
 from reid.engine.run_lock import RunLock
 from reid.pipeline.training import offer_best, run_log, run_training
 from reid.eval.report import write_report
+
+logger = logging.getLogger("tools.train")
 
 
 def main(argv=None):
@@ -51,8 +55,15 @@ def train_and_report(cfg, args, dist):
     model, state = run_training(cfg, dataset, dist=dist)
     if args.no_eval:
         return
+    if not dataset.query or not dataset.gallery:
+        if dist.is_main:
+            logger.warning("evaluation skipped: %s at %s has %d query and %d gallery tracklets (a train-only "
+                           "dataset); the model is in %s", cfg.data.name, cfg.data.root, len(dataset.query),
+                           len(dataset.gallery), Path(cfg.output_dir) / "model.pt")
+        return
     device = next(model.parameters()).device  # cuda:LOCAL_RANK in a distributed CUDA run
-    results = evaluate_model(cfg, model, dataset.query, dataset.gallery, device, dist=dist)
+    full = evaluate_model_full(cfg, model, dataset.query, dataset.gallery, device, dist=dist)
+    results = full.results
     if not dist.is_main:
         return
     offer_best(cfg, model, results, state.iteration, dataset.num_train_pids)
@@ -61,8 +72,11 @@ def train_and_report(cfg, args, dist):
                 "seconds_per_iteration": round(state.step_seconds / timed, 4), "world_size": dist.world_size}
     report = write_report(cfg.output_dir, title=f"Training run on {cfg.data.name}", results=results,
                           notes=[f"{state.iteration} iterations, {training['seconds_per_iteration']:.3f} s "
-                                 f"per iteration (loading included), {dist.world_size} process(es)"],
-                          history=state.history, extra={"training": training})
+                                 f"per iteration (loading included), {dist.world_size} process(es)",
+                                 *protocol_notes(cfg, dataset, full)],
+                          history=state.history, extra={"training": training},
+                          sections=report_sections(cfg, Path(cfg.output_dir), full, dataset,
+                                                   mean_attention(state.attention, len(dataset.train))))
     print(f"report: {report}")
 
 

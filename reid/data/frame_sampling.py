@@ -67,7 +67,7 @@ def cover_clips(length: int, seq_len: int, max_frames: int) -> list[tuple[list[i
     spreading its own frames over the ``seq_len`` slots (not by repeating the final frame), and
     every clip comes with its number of distinct frames, so that feature extraction can weight
     clips by it: a tracklet's embedding is then (close to) the mean over its frames, with no frame
-    counted several times over (METHOD.md 1.4).
+    counted several times over (docs/method.md, "Test clips and the tracklet embedding").
 
     Returns:
         ``[(frame indices, number of distinct frames), ...]``.

@@ -62,9 +62,9 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
             self.index_by_pid[int(pid)].append(index)
         self.pids = sorted(self.index_by_pid)
         if len(self.pids) < num_identities:
-            raise ValueError(
-                f"batch needs {num_identities} identities but the training set has {len(self.pids)}; "
-                f"lower data.num_identities"
+            raise ConfigError(
+                f"data.num_identities={num_identities}: a batch needs {num_identities} identities but the "
+                f"training set has {len(self.pids)}; lower data.num_identities to at most {len(self.pids)}"
             )
         self.num_identities = num_identities
         self.num_instances = num_instances
@@ -72,8 +72,9 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} of world size {world_size}")
         if batch % world_size:
-            raise ConfigError(f"a global batch of {batch} clips (data.num_identities x data.num_instances) does not "
-                              f"split into {world_size} equal shares, one per process; choose a multiple of {world_size}")
+            raise ConfigError(f"a global batch of {batch} clips (data.num_identities x data.num_instances) "
+                              f"does not split into {world_size} equal shares, one per process; "
+                              f"choose a multiple of {world_size}")
         share = batch // world_size
         self.share = slice(rank * share, (rank + 1) * share)
         self.seed = seed

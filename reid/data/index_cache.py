@@ -40,7 +40,7 @@ MAGIC = "#reid-index "
 SPLITS = ("train", "query", "gallery")
 COLUMNS = ["split", "pid", "camid", "name", "video", "frame_dir", "frames"]
 FRAME_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".avi", ".mkv", ".mp4"})
-# Folder names torchreid uses (METHOD.md 3): when ``root`` holds one, only that folder is watched.
+# Folder names torchreid uses (docs/method.md, "Datasets"): when ``root`` holds one, only that folder is watched.
 DATASET_FOLDERS = {"mars": "mars", "ilidsvid": "ilids-vid", "prid2011": "prid2011",
                    "dukev": "dukemtmc-vidreid", "synthetic": "mars"}
 _SCHEMA = (tuple(f.name for f in fields(Tracklet)), tuple(f.name for f in fields(VideoReIDDataset)))

@@ -1,4 +1,4 @@
-"""Synthetic video re-id data written in the exact MARS layout (METHOD.md section 3).
+"""Synthetic video re-id data written in the exact MARS layout (docs/method.md, "Datasets").
 
 People are drawn procedurally (body shape, skin, hair, clothing colours and patterns, bags) and
 seen by cameras that differ in lighting, colour cast, background, scale and mirror, so that

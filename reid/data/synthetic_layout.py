@@ -2,7 +2,7 @@
 
 ``build_world(config)`` draws identities, cameras, tracklets, wrong labels, outlier frames and
 queries (everything but the pixels); ``write_info_files`` writes ``info/`` in the MARS layout
-(METHOD.md section 3) plus ``synthetic_meta.json``, ``wrong_labels.csv`` and ``outliers.csv``.
+(docs/method.md, "Datasets") plus ``synthetic_meta.json``, ``wrong_labels.csv`` and ``outliers.csv``.
 The frames themselves are rendered by reid/data/synthetic.py.
 """
 

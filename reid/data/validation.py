@@ -20,7 +20,7 @@ from reid.data.tracklet import Tracklet, VideoReIDDataset
 
 logger = logging.getLogger(__name__)
 
-# METHOD.md section 3 (DukeMTMC-VideoReID gallery: 2,636 tracklets, Wu et al. CVPR 2018).
+# docs/method.md, "Datasets" (DukeMTMC-VideoReID gallery: 2,636 tracklets, Wu et al. CVPR 2018).
 # Keys are "<split>.<stat>"; "full" is the stat that decides whether the full dataset is present.
 PUBLISHED: dict[str, dict[str, int]] = {
     "mars": {"train.ids": 625, "train.tracklets": 8298, "train.frames": 509914, "query.tracklets": 1980,
@@ -117,9 +117,22 @@ def validate_dataset(ds: VideoReIDDataset, *, name: str, workers: int = 4, full:
     unreadable = check_frames(ds, workers) if decode else []
     published = compare_published(name, stats, full)
     errors = [f"unreadable {u['path']}: {u['error']}" for u in unreadable] + published["mismatches"]
-    errors += [f"{split} has no tracklets" for split, s in stats.items() if s["tracklets"] == 0]
+    empty = [split for split, s in stats.items() if s["tracklets"] == 0]
+    warnings: list[str] = []
+    if name == "folder":  # own footage: train-only and query/gallery-only folders are both valid
+        if len(empty) == 3:
+            errors.append("no split has any tracklet")
+        elif "train" in empty:
+            warnings.append("train has no tracklets: enough for evaluation and search, not for training")
+        if ("query" in empty) != ("gallery" in empty):
+            warnings.append(f"{'query' if 'query' in empty else 'gallery'} has no tracklets: "
+                            f"no evaluation is possible (a gallery alone can still be indexed for search)")
+        elif "query" in empty and "train" not in empty:
+            warnings.append("no query or gallery tracklets: enough for training; evaluation will be skipped")
+    else:
+        errors += [f"{split} has no tracklets" for split in empty]
     return {"name": name, "splits": stats, "skipped": dict(ds.skipped), "unreadable": unreadable,
-            "published": published, "errors": errors}
+            "published": published, "errors": errors, "warnings": warnings}
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -132,6 +145,7 @@ def format_report(report: dict[str, Any]) -> str:
     pub = report["published"]
     lines.append("published counts: " + ("match" if pub["compared"] and not pub["mismatches"]
                                          else pub.get("reason", "MISMATCH")))
+    lines += [f"WARNING {w}" for w in report.get("warnings", [])]
     lines += [f"ERROR {e}" for e in report["errors"]]
     lines.append(f"{len(report['errors'])} error(s)")
     return os.linesep.join(lines)

@@ -1,9 +1,9 @@
-"""CMC and mAP from a query x gallery distance matrix (METHOD.md 2.1 and 2.2), vectorised.
+"""CMC and mAP from a query x gallery distance matrix, vectorised (docs/method.md, "Evaluation").
 
 No full sort of the gallery is needed: for each query only the gallery items at most as far as
 its farthest true match can come before a match, so each chunk of queries keeps those
 "candidates", sorts them by (query, distance, gallery index) and reads the 0-based positions of the
-matches among the non-junk items. Ties are broken by gallery index (a stable sort), as in 2.1.
+matches among the non-junk items. Ties are broken by gallery index (a stable sort), as in the standard protocol.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class EvalResult:
         mAP: mean of ``ap`` over scored queries.
         ap: (Q,) float64 per-query average precision, NaN for skipped queries.
         num_skipped: queries without any true match in the gallery (not scored).
-        protocol: ``"standard"`` (2.1) or ``"mars-official"`` (2.2).
+        protocol: ``"standard"`` or ``"mars-official"`` (docs/method.md, "Evaluation").
     """
 
     cmc: np.ndarray
@@ -124,7 +124,7 @@ def _ap_terms(rank_in_goods: np.ndarray, pos: np.ndarray, protocol: str) -> np.n
 def evaluate(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any, g_camids: Any, *,
              max_rank: int = 50, protocol: str = "standard",
              chunk_size: int | None = None) -> EvalResult:
-    """Standard (2.1) or MARS official (2.2) CMC / mAP.
+    """Standard or MARS official CMC / mAP (docs/method.md, "Evaluation").
 
     Args:
         distmat: (Q, G) distances, smaller = closer; numpy array or torch tensor, float16/32/64.

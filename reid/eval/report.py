@@ -1,8 +1,10 @@
-"""Reports: metrics.json, a Markdown summary and plots (CMC curves, training loss)."""
+"""Reports: metrics.json, report.html (self-contained) and report.md, CMC and training plots.
+
+Metrics a result does not have (rank-5 of a 3-tracklet gallery) show as ``n/a``, never as 0.
+"""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Sequence
@@ -10,13 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
-from reid.engine.checkpoint import atomic_write_bytes
+from reid.eval.html_report import Figure, Section, Table, write_pages, write_text
+from reid.eval.plots import plot_cmc, plot_training
 
 RANKS = (1, 5, 10, 20)
 
+__all__ = ["RANKS", "summarise", "fmt", "metrics_table", "metrics_section", "write_json", "write_text",
+           "write_report", "plot_cmc", "plot_training"]
+
 
 def summarise(cmc: np.ndarray, mAP: float, num_skipped: int = 0) -> dict:
-    """Rank-1/5/10/20 and mAP in percent, plus the full CMC curve and the skipped-query count."""
+    """Rank-1/5/10/20 and mAP in percent, plus the full CMC curve and the skipped-query count.
+
+    A rank beyond the gallery's size (the CMC is cut there) is left out, not set to 0."""
     out = {f"rank{r}": round(100.0 * float(cmc[r - 1]), 2) for r in RANKS if r <= len(cmc)}
     out["mAP"] = round(100.0 * float(mAP), 2)
     out["num_skipped_queries"] = int(num_skipped)
@@ -24,89 +32,53 @@ def summarise(cmc: np.ndarray, mAP: float, num_skipped: int = 0) -> dict:
     return out
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, lambda f: f.write(text.encode()))
+def fmt(m: dict, key: str, digits: int = 1) -> str:
+    """``m[key]`` with ``digits`` decimals, or ``n/a`` when the result has no such metric."""
+    value = m.get(key)
+    return "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def plot_cmc(path: str | os.PathLike, curves: dict[str, Sequence[float]], max_rank: int = 20) -> None:
-    """One CMC curve per entry of ``curves`` (label -> cmc values in [0, 1])."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for label, cmc in curves.items():
-        cmc = np.asarray(cmc)[:max_rank]
-        ax.plot(np.arange(1, len(cmc) + 1), 100 * cmc, marker="o", markersize=3, label=label)
-    ax.set_xlabel("rank")
-    ax.set_xticks([1, 5, 10, 15, 20][: 1 + max_rank // 5])
-    ax.set_ylabel("matching rate (%)")
-    ax.set_title("CMC")
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    _save(fig, path)
-
-
-def plot_losses(path: str | os.PathLike, history: list[dict]) -> None:
-    """Training loss terms against iteration (records without a ``loss`` key are skipped)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [h for h in history if "loss" in h]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    if rows:
-        keys = [k for k in rows[0] if k not in ("iteration", "lr")]
-        its = [h["iteration"] for h in rows]
-        for k in keys:
-            ax.plot(its, [h[k] for h in rows], label=k)
-        ax.legend()
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss")
-    ax.set_title("training loss")
-    ax.grid(alpha=0.3)
-    _save(fig, path)
-
-
-def _save(fig, path: str | os.PathLike) -> None:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, lambda f: f.write(buf.getvalue()))
+def _metrics(rows: dict[str, dict], digits: int = 1) -> Table:
+    header = ["model", "rank-1", "rank-5", "rank-10", "rank-20", "mAP", "skipped queries"]
+    body = [[name, *(fmt(m, f"rank{r}", digits) for r in RANKS), fmt(m, "mAP", digits),
+             str(m.get("num_skipped_queries", 0))] for name, m in rows.items()]
+    return Table(header, body)
 
 
 def metrics_table(rows: dict[str, dict]) -> str:
     """A Markdown table: one row per named result (``summarise`` dicts)."""
-    head = "| model | rank-1 | rank-5 | rank-10 | rank-20 | mAP |\n|---|---|---|---|---|---|\n"
-    body = "".join(
-        f"| {name} | {m.get('rank1', float('nan')):.1f} | {m.get('rank5', float('nan')):.1f} | "
-        f"{m.get('rank10', float('nan')):.1f} | {m.get('rank20', float('nan')):.1f} | {m['mAP']:.1f} |\n"
-        for name, m in rows.items()
-    )
-    return head + body
+    t = _metrics(rows)
+    return "\n".join(["| " + " | ".join(t.header) + " |", "|" + "---|" * len(t.header),
+                      *("| " + " | ".join(r) + " |" for r in t.rows)]) + "\n"
+
+
+def metrics_section(results: dict[str, dict], notes: Sequence[str], out: Path,
+                    history: list[dict] | None = None) -> list[Section]:
+    """The metrics table, the notes, the CMC curves and (with a history) the training curves;
+    writes cmc.png and training.png into ``out``."""
+    plot_cmc(out / "cmc.png", {name: m["cmc"] for name, m in results.items() if m.get("cmc")})
+    sections = [Section("Metrics", tables=[_metrics(results)], notes=list(notes))]
+    figures = [Figure(out / "cmc.png", "CMC curves up to the evaluated max rank")]
+    if history:
+        plot_training(out / "training.png", history)
+        figures.append(Figure(out / "training.png",
+                              "training curves: each loss part on its own axes, lr dashed on the right axis"))
+    sections.append(Section("Curves", figures=figures))
+    return sections
 
 
 def write_report(out_dir: str | os.PathLike, *, title: str, results: dict[str, dict], notes: list[str],
-                 history: list[dict] | None = None, extra: dict | None = None) -> Path:
-    """Write metrics.json, cmc.png, (loss.png) and report.md into ``out_dir``; return report path."""
+                 history: list[dict] | None = None, extra: dict | None = None,
+                 sections: Sequence[Section] = ()) -> Path:
+    """Write metrics.json, cmc.png, (training.png), report.html and report.md into ``out_dir``;
+    ``sections`` (ranked lists, embedding map, ...) follow the metrics and curves. Returns the
+    path of report.html."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", {"results": results, **(extra or {})})
-    plot_cmc(out / "cmc.png", {name: m["cmc"] for name, m in results.items()})
-    images = ["![CMC curves](cmc.png)"]
-    if history:
-        plot_losses(out / "loss.png", history)
-        images.append("![training loss](loss.png)")
-    lines = [f"# {title}", "", metrics_table(results), *[f"- {n}" for n in notes], "", *images, ""]
-    write_text(out / "report.md", "\n".join(lines))
-    return out / "report.md"
+    html, _ = write_pages(out, title, [*metrics_section(results, notes, out, history), *sections])
+    return html

@@ -1,4 +1,4 @@
-"""k-reciprocal re-ranking (Zhong et al., CVPR 2017), equal to the reference of METHOD.md 2.4.
+"""k-reciprocal re-ranking (Zhong et al., CVPR 2017), as in docs/method.md, "k-reciprocal re-ranking".
 
 Names follow the reference: O = [[q_q, q_g], [q_gᵀ, g_g]] (N x N, N = Q + G), D[i, j] =
 float32(O[j, i]²) / max_a float32(O[a, i]²), R = argsort of each row of D. No N x N matrix is
@@ -248,7 +248,7 @@ def _rerank(src: Any, k1: int, k2: int, lambda_value: float) -> np.ndarray:
 
 def rerank(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
            lambda_value: float = 0.3) -> np.ndarray:
-    """k-reciprocal re-ranking of a query x gallery distance matrix (METHOD.md 2.4).
+    """k-reciprocal re-ranking of a query x gallery distance matrix (docs/method.md, "k-reciprocal re-ranking").
 
     Args:
         q_g: (Q, G) query-gallery distances (numpy or torch; the pipeline passes the same kind of

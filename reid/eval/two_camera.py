@@ -1,4 +1,4 @@
-"""Aggregate the 10 splits of the two-camera sets (iLIDS-VID, PRID-2011; METHOD.md 2.3).
+"""Aggregate the 10 splits of the two-camera sets (iLIDS-VID, PRID-2011; docs/method.md, "Two-camera split protocols").
 
 Each split is evaluated on its own (query = camera 1, gallery = camera 2); the paper's tables give
 the mean over splits, and the standard deviation tells how much a split changes the numbers.

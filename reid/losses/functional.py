@@ -1,4 +1,4 @@
-"""Pure tensor functions behind the OSM+CAA weighted contrastive loss (METHOD.md section 1).
+"""Pure tensor functions behind the OSM+CAA weighted contrastive loss (docs/method.md, "The OSM+CAA loss").
 
 Pairs are the unordered pairs ``i < j`` of a batch of ``N`` samples, enumerated in the order of
 ``torch.triu_indices(N, N, offset=1)``; ``M = N (N - 1) / 2``. Every per-pair tensor below is of

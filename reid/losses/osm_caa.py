@@ -1,6 +1,6 @@
 """``OSMCAALoss``: weighted contrastive loss with Online Soft Mining and Class-Aware Attention.
 
-L = (1 - lam) sum_P w+_ij d_ij^2 + lam sum_N w-_ij max(0, alpha - d_ij)^2   (METHOD.md 1.6)
+L = (1 - lam) sum_P w+_ij d_ij^2 + lam sum_N w-_ij max(0, alpha - d_ij)^2   (docs/method.md, "Weighted contrastive loss")
 
 This is the paper's form. The authors' Caffe code multiplies each of the two terms by 1/2, i.e.
 its loss is exactly half of this one (same minimiser, gradients halved); set the term's weight to

@@ -23,7 +23,7 @@ class ReIDOutput:
 class ReIDNet(nn.Module):
     """Clip (B, T, 3, H, W) -> embedding (B, D); ``centres`` (K, D) is the identity classifier.
 
-    The classifier acts on the raw embedding (CAA needs logits of the raw embedding, METHOD.md 1.4),
+    The classifier acts on the raw embedding (CAA needs logits of the raw embedding, docs/method.md, "Class-Aware Attention"),
     and the same embedding head is applied to every frame before pooling, so the loss can be taken
     on clips or on frames with one set of weights.
     """

@@ -124,5 +124,6 @@ def load_trained_model(cfg: Config, checkpoint: str | Path) -> ReIDNet:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {checkpoint} does not match the model of this config "
-                              f"(model.backbone={m.backbone}, embed_dim={m.embed_dim}, pooling={m.pooling}): {exc}") from exc
+                              f"(model.backbone={m.backbone}, embed_dim={m.embed_dim}, "
+                              f"pooling={m.pooling}): {exc}") from exc
     return model

@@ -9,7 +9,8 @@ from pathlib import Path
 from reid.config import Config
 from reid.eval.report import write_report
 from reid.pipeline.builders import build_model_for, load_data, resolve_device, seed_everything
-from reid.pipeline.evaluation import evaluate_model
+from reid.pipeline.evaluation import evaluate_model, evaluate_model_full
+from reid.pipeline.reporting import mean_attention, protocol_notes, report_sections
 from reid.pipeline.training import run_training
 
 logger = logging.getLogger(__name__)
@@ -28,25 +29,28 @@ def run_demo(cfg: Config) -> dict:
     t_train = time.perf_counter()
     model, state = run_training(cfg, dataset, model=model)
     train_seconds = time.perf_counter() - t_train
-    trained = evaluate_model(cfg, model, dataset.query, dataset.gallery, device)
+    full = evaluate_model_full(cfg, model, dataset.query, dataset.gallery, device)
+    trained = full.results
     results = {"untrained": untrained, "trained": trained["plain"]}
     if "re-ranked" in trained:
         results["trained + re-ranking"] = trained["re-ranked"]
     seconds = time.perf_counter() - start
     notes = [
         f"dataset: {cfg.data.name} at {cfg.data.root} ({len(dataset.train)} train / {len(dataset.query)} query / "
-        f"{len(dataset.gallery)} gallery tracklets; skipped: {dataset.skipped or 'none'})",
+        f"{len(dataset.gallery)} gallery tracklets)",
         f"model: {cfg.model.backbone}, {cfg.model.pooling} pooling, init {init_used}; "
         f"{cfg.train.iterations} iterations of {cfg.data.num_identities}x{cfg.data.num_instances} clips "
         f"of {cfg.data.seq_len} frames at {cfg.data.height}x{cfg.data.width} ({train_seconds:.0f} s)",
         f"loss: {', '.join(t.name + ' x' + str(t.weight) for t in cfg.loss.terms)}; "
         f"loss level {cfg.train.loss_level}",
-        f"evaluation: {cfg.eval.protocol} protocol, {cfg.eval.metric} distance; re-ranking k1={cfg.eval.k1} "
-        f"k2={cfg.eval.k2} lambda={cfg.eval.lambda_value}, fed the same {cfg.eval.metric} distances "
-        f"(it squares them internally, METHOD.md 2.4)",
+        f"re-ranking is fed the same {cfg.eval.metric} distances as the ranking (it squares them "
+        f"internally, docs/method.md)",
         f"wall time {seconds:.0f} s on {device}",
+        *protocol_notes(cfg, dataset, full),
     ]
-    report = write_report(Path(cfg.output_dir), title="Demo: OSM+CAA on synthetic MARS-layout data",
-                          results=results, notes=notes, history=state.history,
+    out = Path(cfg.output_dir)
+    sections = report_sections(cfg, out, full, dataset, mean_attention(state.attention, len(dataset.train)))
+    report = write_report(out, title="Demo: OSM+CAA on synthetic MARS-layout data",
+                          results=results, notes=notes, history=state.history, sections=sections,
                           extra={"seconds": seconds, "train_seconds": train_seconds, "init": init_used})
     return {"results": results, "report": str(report), "seconds": seconds}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -14,7 +15,7 @@ from reid.engine.extract import extract_features
 from reid.eval.distance import pairwise_distance
 from reid.eval.ranking import evaluate
 from reid.eval.rerank import rerank
-from reid.eval.report import summarise
+from reid.eval.report import fmt, summarise
 from reid.models import ReIDNet
 
 logger = logging.getLogger(__name__)
@@ -37,38 +38,62 @@ def embed(cfg: Config, model: ReIDNet, tracklets: list[Tracklet], device: torch.
                             feature=cfg.eval.feature)
 
 
+@dataclass
+class Evaluation:
+    """What an evaluation computed, for reports: the summaries and, per setting (``plain``,
+    ``re-ranked``), the query-gallery distances and per-query AP; the gallery as ranked (under
+    the MARS official protocol the queries are appended to it)."""
+
+    results: dict[str, dict]
+    distances: dict[str, np.ndarray] = field(default_factory=dict)
+    ap: dict[str, np.ndarray] = field(default_factory=dict)
+    gallery: list[Tracklet] = field(default_factory=list)
+    qf: np.ndarray | None = None
+    gf: np.ndarray | None = None
+
+
 def evaluate_features(cfg: Config, qf: np.ndarray, gf: np.ndarray, query: list[Tracklet],
                       gallery: list[Tracklet], *, rerank_too: bool | None = None) -> dict[str, dict]:
     """CMC/mAP of query features (Q, D) against gallery features (G, D).
 
     Returns ``{"plain": summary}`` and, when re-ranking is on, ``{"re-ranked": summary}``. Under
-    the MARS official protocol the queries are appended to the gallery (METHOD.md 2.2). The same
+    the MARS official protocol the queries are appended to the gallery (docs/method.md). The same
     distance (``eval.metric``) feeds ranking and re-ranking.
     """
+    return evaluate_features_full(cfg, qf, gf, query, gallery, rerank_too=rerank_too).results
+
+
+def evaluate_features_full(cfg: Config, qf: np.ndarray, gf: np.ndarray, query: list[Tracklet],
+                           gallery: list[Tracklet], *, rerank_too: bool | None = None) -> Evaluation:
+    """``evaluate_features`` that also keeps the distances and per-query AP (an ``Evaluation``)."""
     e = cfg.eval
     check_choice(e.protocol, ("standard", "mars-official"), "eval.protocol")
     q_pids = np.array([t.pid for t in query])
     q_cams = np.array([t.camid for t in query])
     g_pids = np.array([t.pid for t in gallery])
     g_cams = np.array([t.camid for t in gallery])
+    ranked_gallery = list(gallery)
     if e.protocol == "mars-official":
         gf = np.concatenate([gf, qf])
         g_pids, g_cams = np.concatenate([g_pids, q_pids]), np.concatenate([g_cams, q_cams])
+        ranked_gallery += list(query)
     q_g = pairwise_distance(qf, gf, metric=e.metric)
     max_rank = e.max_rank
-    results = {}
+    out = Evaluation(results={}, gallery=ranked_gallery, qf=qf, gf=gf)
     res = evaluate(q_g, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank, protocol=e.protocol)
-    results["plain"] = summarise(res.cmc, res.mAP, res.num_skipped)
+    out.results["plain"] = summarise(res.cmc, res.mAP, res.num_skipped)
+    out.distances["plain"], out.ap["plain"] = q_g, res.ap
     if e.rerank if rerank_too is None else rerank_too:
         q_q = pairwise_distance(qf, qf, metric=e.metric)
         g_g = pairwise_distance(gf, gf, metric=e.metric)
         final = rerank(q_g, q_q, g_g, k1=e.k1, k2=e.k2, lambda_value=e.lambda_value)
         res = evaluate(final, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank, protocol=e.protocol)
-        results["re-ranked"] = summarise(res.cmc, res.mAP, res.num_skipped)
-    for name, m in results.items():
-        logger.info("%s: rank-1 %.2f  rank-5 %.2f  mAP %.2f  (%d queries skipped)", name, m["rank1"],
-                    m.get("rank5", float("nan")), m["mAP"], m["num_skipped_queries"])
-    return results
+        out.results["re-ranked"] = summarise(res.cmc, res.mAP, res.num_skipped)
+        out.distances["re-ranked"], out.ap["re-ranked"] = final, res.ap
+    for name, m in out.results.items():
+        logger.info("%s: rank-1 %.2f  rank-5 %s  mAP %.2f  (%d queries skipped)", name, m["rank1"],
+                    fmt(m, "rank5", 2), m["mAP"], m["num_skipped_queries"])
+    return out
 
 
 def evaluate_model(cfg: Config, model: ReIDNet, query: list[Tracklet], gallery: list[Tracklet],
@@ -78,8 +103,16 @@ def evaluate_model(cfg: Config, model: ReIDNet, query: list[Tracklet], gallery: 
 
     Distributed: the ranks share the extraction, rank 0 ranks and re-ranks, every rank gets the result.
     """
+    return evaluate_model_full(cfg, model, query, gallery, device, rerank_too=rerank_too, dist=dist).results
+
+
+def evaluate_model_full(cfg: Config, model: ReIDNet, query: list[Tracklet], gallery: list[Tracklet],
+                        device: torch.device, *, rerank_too: bool | None = None,
+                        dist: DistContext | None = None) -> Evaluation:
+    """``evaluate_model`` that keeps distances and AP (on rank 0; other ranks get the results only)."""
     dist = dist or DistContext()
     qf = embed(cfg, model, query, device, dist)
     gf = embed(cfg, model, gallery, device, dist)
-    results = evaluate_features(cfg, qf, gf, query, gallery, rerank_too=rerank_too) if dist.is_main else None
-    return dist.broadcast_object(results)
+    full = evaluate_features_full(cfg, qf, gf, query, gallery, rerank_too=rerank_too) if dist.is_main else None
+    results = dist.broadcast_object(None if full is None else full.results)
+    return full if full is not None else Evaluation(results=results)

@@ -51,9 +51,11 @@ def attention_variant(cfg: Config) -> str:
     return "official"
 
 
-def rank_by_attention(cfg: Config, model: ReIDNet, train: list[Tracklet], device: torch.device) -> list[dict]:
-    """One row per training tracklet, sorted by CAA attention ascending (most suspect first)."""
-    feats = torch.from_numpy(embed(cfg, model, train, device)).double()
+def rank_by_attention(cfg: Config, model: ReIDNet, train: list[Tracklet], device: torch.device,
+                      feats: np.ndarray | None = None) -> list[dict]:
+    """One row per training tracklet, sorted by CAA attention ascending (most suspect first);
+    ``feats``: the tracklets' embeddings when already computed."""
+    feats = torch.from_numpy(embed(cfg, model, train, device) if feats is None else feats).double()
     labels = torch.tensor([t.pid for t in train])
     centres = model.centres.detach().cpu().double()
     bias = None if model.centre_bias is None else model.centre_bias.detach().cpu().double()
@@ -117,27 +119,86 @@ def write_csv(path: Path, rows: list[dict], truth: set[str] | None) -> None:
     atomic_write_bytes(path, lambda f: f.write(buf.getvalue().encode()))
 
 
-def contact_sheet(path: Path, rows: list[dict], train: list[Tracklet], truth: set[str] | None,
-                  *, columns: int = 10, height: int = 128, width: int = 64) -> None:
-    """A grid of the middle frame of each listed tracklet, captioned with rank and attention.
+def nearest_identities(feats: np.ndarray, pids: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per training tracklet: the identity (other than its own label) whose mean embedding is nearest,
+    and that distance. ``metric`` cosine compares L2-normalised embeddings."""
+    x = np.asarray(feats, dtype=np.float64)
+    if metric == "cosine":
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    classes = np.unique(pids)
+    means = np.stack([x[pids == c].mean(0) for c in classes])
+    d = ((x[:, None, :] - means[None]) ** 2).sum(-1) if len(x) * len(classes) < 4_000_000 else \
+        (x ** 2).sum(1)[:, None] - 2 * x @ means.T + (means ** 2).sum(1)[None]
+    d[np.arange(len(x)), np.searchsorted(classes, pids)] = np.inf
+    best = d.argmin(1)
+    return classes[best], np.sqrt(np.maximum(d[np.arange(len(x)), best], 0))
 
-    Tracklets known to carry an injected wrong label get a red frame, others a green one.
-    """
-    cell_h = height + 28
-    n = len(rows)
-    grid = np.full((cell_h * ((n + columns - 1) // columns), width * columns, 3), 255, np.uint8)
+
+def typical_members(feats: np.ndarray, pids: np.ndarray, pid: int, count: int, exclude: int = -1) -> list[int]:
+    """Up to ``count`` tracklets of identity ``pid`` nearest its mean embedding (``exclude`` left out)."""
+    members = np.flatnonzero(pids == pid)
+    members = members[members != exclude]
+    if not len(members):
+        return []
+    x = np.asarray(feats, dtype=np.float64)
+    centre = x[pids == pid].mean(0)
+    order = np.argsort(((x[members] - centre) ** 2).sum(1), kind="stable")
+    return [int(i) for i in members[order[:count]]]
+
+
+def contact_sheet(path: Path, rows: list[dict], train: list[Tracklet], truth: set[str] | None,
+                  feats: np.ndarray | None = None, *, metric: str = "euclidean", typical: int = 3,
+                  height: int = 128, width: int = 64) -> None:
+    """One row per suspect: its middle frame, ``typical`` tracklets of the identity it is filed
+    under and ``typical`` of the identity its embedding is nearest to (by the class means of
+    ``feats``, the training tracklets' embeddings). Suspects known to carry an injected wrong
+    label get a red frame, others a green one (no colour when the truth is unknown)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from reid.eval.plots import save_figure
+
+    pids = np.array([t.pid for t in train])
+    if feats is not None and len(rows):
+        nearest, near_d = nearest_identities(feats, pids, metric)
+    cols = 1 + (2 * typical if feats is not None else 0)
+    fig, axes = plt.subplots(max(1, len(rows)), cols, figsize=(1.05 * cols + 0.6, 1.95 * max(1, len(rows))),
+                             squeeze=False)
+
+    def show(ax, t: Tracklet, caption: str, colour: str | None) -> None:
+        ax.imshow(cv2.resize(read_frames(t, [len(t) // 2])[0], (width, height), interpolation=cv2.INTER_AREA))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(caption, fontsize=6.5)
+        for spine in ax.spines.values():
+            spine.set_edgecolor(colour or "0.7")
+            spine.set_linewidth(3 if colour else 0.8)
+
     for k, r in enumerate(rows):
-        t = train[r["index"]]
-        frame = cv2.resize(read_frames(t, [len(t) // 2])[0], (width, height))
-        y, x = (k // columns) * cell_h, (k % columns) * width
-        grid[y:y + height, x:x + width] = frame[:, :, ::-1]  # RGB -> BGR for OpenCV
-        if truth is not None:
-            colour = (0, 0, 220) if r["name"] in truth else (0, 160, 0)
-            cv2.rectangle(grid, (x, y), (x + width - 1, y + height - 1), colour, 2)
-        for line, text in enumerate((f"#{r['rank']} a={r['attention']:.2f}", r["name"][:11])):
-            cv2.putText(grid, text, (x + 1, y + height + 11 + 12 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.28,
-                        (0, 0, 0), 1, cv2.LINE_AA)
-    ok, png = cv2.imencode(".png", grid)
-    if not ok:
-        raise RuntimeError(f"could not encode the contact sheet {path}")
-    atomic_write_bytes(path, lambda f: f.write(png.tobytes()))
+        i = r["index"]
+        colour = None if truth is None else ("red" if r["name"] in truth else "green")
+        show(axes[k, 0], train[i], f"#{r['rank']} a={r['attention']:.2f}\nid {r['pid']}\n{r['name'][:13]}", colour)
+        if feats is None:
+            continue
+        own = typical_members(feats, pids, int(r["pid"]), typical, exclude=i)
+        other = typical_members(feats, pids, int(nearest[i]), typical)
+        for j in range(typical):
+            ax = axes[k, 1 + j]
+            if j < len(own):
+                show(ax, train[own[j]], f"filed id {r['pid']}\n{train[own[j]].name[:13]}", "tab:blue")
+            else:
+                ax.axis("off")
+            ax = axes[k, 1 + typical + j]
+            if j < len(other):
+                show(ax, train[other[j]], f"nearest id {nearest[i]}\nd={near_d[i]:.2f}", "tab:orange")
+            else:
+                ax.axis("off")
+    if not rows:
+        axes[0, 0].axis("off")
+    fig.suptitle("suspects (lowest CAA attention first): the tracklet | typical tracklets of the identity it "
+                 "is filed under (blue) | of the identity it is nearest to (orange)" if feats is not None else
+                 "suspects (lowest CAA attention first)", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=100)

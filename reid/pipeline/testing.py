@@ -1,4 +1,4 @@
-"""Evaluate trained checkpoints: one split, or every split of a two-camera set (METHOD.md 2.3)."""
+"""Evaluate checkpoints: one split, or all splits of a two-camera set (docs/method.md, "Two-camera split protocols")."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from reid.config import Config
 from reid.eval.report import write_json, write_report, write_text
 from reid.eval.two_camera import SPLIT_RANKS, aggregate_splits, format_split_table
 from reid.pipeline.builders import load_data, load_trained_model, resolve_device
-from reid.pipeline.evaluation import evaluate_model
+from reid.pipeline.evaluation import evaluate_model_full
+from reid.pipeline.reporting import protocol_notes, report_sections
 
 
 def run_test(cfg: Config, checkpoint: str | Path, *, write: bool = True) -> dict[str, dict]:
@@ -17,12 +18,12 @@ def run_test(cfg: Config, checkpoint: str | Path, *, write: bool = True) -> dict
     device = resolve_device(cfg.device)
     dataset = load_data(cfg)
     model = load_trained_model(cfg, checkpoint).to(device)
-    results = evaluate_model(cfg, model, dataset.query, dataset.gallery, device)
+    full = evaluate_model_full(cfg, model, dataset.query, dataset.gallery, device)
     if write:
-        write_report(Path(cfg.output_dir), title=f"Evaluation of {checkpoint} on {cfg.data.name}",
-                     results=results, notes=[f"protocol {cfg.eval.protocol}, metric {cfg.eval.metric}",
-                                             f"split {cfg.data.split_id}"])
-    return results
+        out = Path(cfg.output_dir)
+        write_report(out, title=f"Evaluation of {checkpoint} on {cfg.data.name}", results=full.results,
+                     notes=protocol_notes(cfg, dataset, full), sections=report_sections(cfg, out, full, dataset))
+    return full.results
 
 
 def parse_splits(text: str) -> list[int]:

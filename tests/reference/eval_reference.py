@@ -1,4 +1,4 @@
-"""Literal per-query loops for METHOD.md 2.1 (standard) and 2.2 (MARS official); slow on purpose."""
+"""Literal per-query loops for the standard and MARS official protocols of docs/method.md; slow on purpose."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def evaluate_reference(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50,
             if protocol == "standard":
                 if is_match:  # 5. precision at every match position
                     ap += found / k
-            else:  # 2.2 trapezoid rule over the junk-free ranking
+            else:  # MARS official trapezoid rule over the junk-free ranking
                 recall, precision = found / num_rel, found / k
                 ap += (recall - old_recall) * (old_precision + precision) / 2
                 old_recall, old_precision = recall, precision

@@ -1,4 +1,4 @@
-"""A tiny dataset in the MARS layout (METHOD.md 3) and a literal, slow parser of that layout.
+"""A tiny dataset in the MARS layout (docs/method.md, "Datasets") and a literal, slow parser of that layout.
 
 Used by the index-cache, packing and validation tests so that they do not depend on the real
 MARS parser. Register the parser with ``monkeypatch.setitem(DATASETS, "mini", MINI_ENTRY)``.

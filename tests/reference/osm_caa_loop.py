@@ -1,4 +1,4 @@
-"""Literal, slow reference of the OSM+CAA loss, written line by line from METHOD.md section 1.
+"""Literal, slow reference of the OSM+CAA loss, written line by line from docs/method.md, "The OSM+CAA loss".
 
 Float64, a double loop over i < j, one scalar operation at a time. Distances are built from
 per-element torch ops so that autograd gives the reference gradient w.r.t. the embeddings; every

@@ -1,4 +1,4 @@
-"""Literal k-reciprocal re-ranking of METHOD.md 2.4 (dense N x N, per-row loops); slow on purpose.
+"""Literal k-reciprocal re-ranking of docs/method.md, "k-reciprocal re-ranking" (dense N x N, per-row loops); slow on purpose.
 
 Written step by step from the spec; it makes the same calls as torchreid's ``re_ranking`` where
 results depend on them (``np.argsort`` default kind on the float32 matrix).

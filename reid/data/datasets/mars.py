@@ -1,4 +1,4 @@
-"""MARS parser (METHOD.md section 3), and the synthetic dataset written in the same layout.
+"""MARS parser (docs/method.md, "Datasets"), and the synthetic dataset written in the same layout.
 
 Like torchreid's ``mars.py``: train pids are relabelled to 0..K-1 in sorted order, camids become
 0-based, ``query_IDX`` rows are the queries and every other test row is gallery; junk tracklets
