@@ -62,3 +62,7 @@ def test_ten_split_summary_equals_per_split_results(tmp_path, monkeypatch):
     assert summary["plain"]["rank1"]["mean"] == pytest.approx(expected[:, 0].mean())
     assert summary["plain"]["mAP"]["std"] == pytest.approx(expected[:, 4].std())
     assert "| mean |" in (tmp_path / "out" / "splits.md").read_text()
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert ">plain: 3 splits<" in page and ">re-ranked: 3 splits<" in page and "src='data:image/png" in page
+    mean_row = f"<td>mean</td><td>{expected[:, 0].mean():.1f}</td>"
+    assert mean_row in page

@@ -2,9 +2,11 @@
 
 L = (1 - lam) sum_P w+_ij d_ij^2 + lam sum_N w-_ij max(0, alpha - d_ij)^2   (docs/method.md, "Weighted contrastive loss")
 
-This is the paper's form. The authors' Caffe code multiplies each of the two terms by 1/2, i.e.
-its loss is exactly half of this one (same minimiser, gradients halved); set the term's weight to
-0.5 in ``build_loss`` to reproduce the Caffe scale.
+This is the paper's form. The authors' Caffe layers scale it differently (a factor 1/2 on each
+term, and the contrastive layer underneath divides every pair's gradient by the number of pairs),
+so their gradient is a batch-dependent fraction of this one with the same minimiser; the loss
+weight and learning rate absorb the difference (docs/method.md, "Relation to the authors' Caffe
+code").
 """
 
 from __future__ import annotations

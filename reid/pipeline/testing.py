@@ -6,6 +6,10 @@ import dataclasses
 from pathlib import Path
 
 from reid.config import Config
+import numpy as np
+
+from reid.eval.html_report import Figure, Section, Table, write_pages
+from reid.eval.plots import plot_cmc
 from reid.eval.report import write_json, write_report, write_text
 from reid.eval.two_camera import SPLIT_RANKS, aggregate_splits, format_split_table
 from reid.pipeline.builders import load_data, load_trained_model, resolve_device
@@ -68,4 +72,17 @@ def run_test_splits(cfg: Config, checkpoint_pattern: str, splits: list[int]) -> 
     out = Path(cfg.output_dir)
     write_json(out / "splits.json", summary)
     write_text(out / "splits.md", "\n\n".join(f"## {k}\n\n{v}" for k, v in tables.items()) + "\n")
+    sections = []
+    for setting, rows in per_setting.items():
+        agg = aggregate_splits(rows)
+        body = [[str(s), *(f"{v:.1f}" for v in values)] for s, values in zip(splits, agg.per_split)]
+        body += [["mean", *(f"{v:.1f}" for v in agg.mean)], ["std", *(f"{v:.1f}" for v in agg.std)]]
+        sections.append(Section(f"{setting}: {len(splits)} splits", tables=[Table(["split", *agg.names], body)]))
+    plot_cmc(out / "cmc.png", {f"{setting} (mean of {len(splits)} splits)":
+                               np.mean([c[:min(len(c) for c, _ in rows)] for c, _ in rows], axis=0)
+                               for setting, rows in per_setting.items()})
+    sections.append(Section("Curves", figures=[Figure(out / "cmc.png", "CMC curves, mean over the splits")],
+                            notes=[f"protocol {cfg.eval.protocol}, {cfg.eval.metric} distance; checkpoints "
+                                   f"{checkpoint_pattern}; population std (ddof 0) over the splits"]))
+    write_pages(out, f"Evaluation of {cfg.data.name} over splits {', '.join(map(str, splits))}", sections)
     return tables
