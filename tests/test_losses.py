@@ -213,3 +213,27 @@ def test_invalid_labels_and_shapes_raise() -> None:
         OSMCAALoss()(x, torch.tensor([0, 1, 2]), torch.randn(3, 5))
     with pytest.raises(ValueError, match="labels"):
         OSMCAALoss()(x, torch.tensor([0, 1]), torch.randn(3, 4))
+
+
+def test_loss_gradients_are_bitwise_repeatable_on_several_threads():
+    """Training reproduces run to run only if every backward is deterministic on a multi-threaded
+    CPU; a gather of pair rows (f[i] - f[j]) was not (its backward accumulates into repeated rows)."""
+    from reid.losses import OSMCAALoss
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))
+    try:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(96, 256, generator=g, requires_grad=True)
+        centres = torch.randn(12, 256, generator=g, requires_grad=True)
+        labels = torch.arange(12).repeat_interleave(8)
+        loss = OSMCAALoss()
+        grads = []
+        for _ in range(12):
+            x.grad = centres.grad = None
+            loss(x, labels, centres).backward()
+            grads.append(x.grad.clone())
+        for other in grads[1:]:
+            assert torch.equal(grads[0], other)
+    finally:
+        torch.set_num_threads(threads)

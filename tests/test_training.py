@@ -267,3 +267,15 @@ def test_too_many_non_finite_steps_in_a_row_stop_with_one_clear_line(tmp_path):
     assert "iteration 7" in message and "3 steps in a row" in message and "train.lr=" in message
     assert f"{tmp_path / 'checkpoint.pt'} is intact" in message
     assert load_checkpoint(tmp_path / "checkpoint.pt", required=("iteration",))["iteration"] == 4
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_periodic_evaluation_does_not_change_the_trained_model(tmp_path, workers):
+    from reid.pipeline.training import run_training
+
+    common = ["train.iterations=10", f"data.workers={workers}", "eval.k1=4", "eval.k2=2"]
+    model_a, _ = run_training(tiny_config(tmp_path, "plain", *common))
+    model_b, state_b = run_training(tiny_config(tmp_path, "evaluated", *common, "train.eval_every=3"))
+    assert any("eval_rank1" in h for h in state_b.history)
+    for (name, a), (_, b) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)

@@ -208,7 +208,8 @@ class PeriodicEval(HookBase):
     """Every ``every`` steps before the last: ``evaluate(iteration) -> {"eval_rank1", "eval_mAP"}``.
 
     The result goes into the history, the CSV and TensorBoard; ``best`` (a ``BestCheckpoint``)
-    keeps the weights of the best evaluation by its metric.
+    keeps the weights of the best evaluation by its metric. The evaluation leaves every RNG the
+    training uses as it found it.
     """
 
     def __init__(self, every: int, evaluate: Callable[[int], dict], best=None) -> None:
@@ -219,7 +220,10 @@ class PeriodicEval(HookBase):
         it = step.iteration
         if not self.every or it % self.every or it >= t.cfg.iterations:
             return
-        result = self.evaluate(it)
+        # the evaluation's DataLoader draws its worker seed from the global RNG: fork it, so that
+        # a run with periodic evaluation trains exactly the model of a run without
+        with torch.random.fork_rng(devices=[]):
+            result = self.evaluate(it)
         t.add_record({"iteration": it, **result})
         t.board.add("eval", it, result)
         if self.best is not None and t.is_main:

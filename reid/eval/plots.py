@@ -101,6 +101,7 @@ def plot_training(path: str | os.PathLike, history: list[dict]) -> None:
             twin = ax.twinx()
             twin.plot([h["iteration"] for h in rows if "lr" in h], [h["lr"] for h in rows if "lr" in h],
                       color="tab:orange", linewidth=1.0, linestyle="--")
+            twin.set_ylim(0, 1.15 * max(h["lr"] for h in rows if "lr" in h) or 1.0)  # a constant lr stays readable
             twin.set_ylabel("learning rate", color="tab:orange")
             twin.tick_params(axis="y", colors="tab:orange")
             twin.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
@@ -115,8 +116,9 @@ def plot_training(path: str | os.PathLike, history: list[dict]) -> None:
         ax.set_title("periodic evaluation")
         ax.set_xlabel("iteration")
         ax.set_ylabel("%")
+        ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", frameon=False)
+        ax.legend(loc="lower right", frameon=False, ncol=2)
         used += 1
     for ax in flat[used:]:
         ax.axis("off")

@@ -68,7 +68,10 @@ def pairwise_distance(f: Tensor) -> Tensor:
 
     ``d_ij = sqrt(max(||f_i - f_j||^2, EPS))``; the difference is formed explicitly (no Gram
     expansion), so duplicate embeddings give exactly ``sqrt(EPS)`` and a zero, finite gradient.
-    Memory is ``O(M * D)``.
+    The differences of all ordered pairs are formed by broadcasting and the pairs ``i < j`` picked
+    afterwards: gathering ``f[i] - f[j]`` instead would make the backward an accumulation into
+    repeated rows of ``f``, whose order (and so the gradient's last bits) changes from run to run
+    on a multi-threaded CPU. Memory is ``O(N^2 D)``.
 
     Args:
         f: ``(N, D)`` embeddings (normalised ones for OSM+CAA).
@@ -77,7 +80,7 @@ def pairwise_distance(f: Tensor) -> Tensor:
         ``(M,)`` distances in ``pair_indices`` order.
     """
     i, j = pair_indices(f.shape[0], f.device)
-    sq = (f[i] - f[j]).pow(2).sum(dim=1)
+    sq = (f.unsqueeze(1) - f.unsqueeze(0)).pow(2).sum(dim=2)[i, j]  # each (i, j) picked once
     return sq.clamp_min(EPS).sqrt()
 
 
