@@ -1,10 +1,14 @@
-"""Write a synthetic video re-id dataset in the exact MARS layout.
+"""Write a synthetic video re-id dataset in the exact MARS layout, or an image-retrieval set in the CUB layout.
 
     python data_prep/make_synthetic.py --out data/synthetic --preset demo --seed 0
     python data_prep/make_synthetic.py --out /tmp/s --preset tiny --wrong-labels 0.1 --occlusion 0.05
+    python data_prep/make_synthetic.py --out data/synthetic_retrieval --preset retrieval --num-classes 60
 
-The result is ``<out>/mars/``; load it with ``load_dataset("synthetic", "<out>")``. Any flag left
-out takes the preset's value (see ``reid.data.synthetic.PRESETS``).
+The video presets write ``<out>/mars/``; load it with ``load_dataset("synthetic", "<out>")``. The
+retrieval presets (``retrieval``, ``retrieval_tiny``) write ``<out>/CUB_200_2011/``; load it with
+``load_dataset("cub", "<out>")`` or ``"synthetic_retrieval"``. They take --seed, --height, --width,
+--jpeg-quality, --num-classes and --images-per-class. Any flag left out takes the preset's value
+(see ``reid.data.synthetic.PRESETS`` and ``reid.data.synthetic_retrieval.PRESETS``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ import logging
 import time
 from dataclasses import fields
 
+from reid.data import synthetic_retrieval
 from reid.data.synthetic import PRESETS, SyntheticConfig, generate, preset
+
+RETRIEVAL_FIELDS = list(fields(synthetic_retrieval.RetrievalSyntheticConfig))
+VIDEO_NAMES = {f.name for f in fields(SyntheticConfig)}
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -24,10 +32,10 @@ def _pair(text: str) -> tuple[int, int]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="parent folder; <out>/mars is created")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
-    parser.add_argument("--workers", type=int, default=1, help="rendering processes")
-    for f in fields(SyntheticConfig):
+    parser.add_argument("--out", required=True, help="parent folder; <out>/mars (or <out>/CUB_200_2011) is created")
+    parser.add_argument("--preset", choices=sorted(PRESETS) + sorted(synthetic_retrieval.PRESETS), default="demo")
+    parser.add_argument("--workers", type=int, default=1, help="rendering processes (video presets)")
+    for f in [*fields(SyntheticConfig), *(f for f in RETRIEVAL_FIELDS if f.name not in VIDEO_NAMES)]:
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("tuple[int, int]",):
             parser.add_argument(flag, type=_pair, metavar="LOW,HIGH", help=f"inclusive range ({f.name})")
@@ -40,8 +48,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    overrides = {f.name: getattr(args, f.name) for f in fields(SyntheticConfig) if getattr(args, f.name) is not None}
     start = time.perf_counter()
+    if args.preset in synthetic_retrieval.PRESETS:
+        given = {f.name for f in [*fields(SyntheticConfig), *RETRIEVAL_FIELDS] if getattr(args, f.name) is not None}
+        wrong = sorted(given - {f.name for f in RETRIEVAL_FIELDS})
+        if wrong:
+            raise SystemExit(f"error: --{wrong[0].replace('_', '-')} applies to the video presets, not to "
+                             f"--preset {args.preset}")
+        config = synthetic_retrieval.preset(args.preset, **{k: getattr(args, k) for k in given})
+        root = synthetic_retrieval.generate(args.out, config)
+        logging.info("synthetic retrieval set written to %s in %.1f s", root, time.perf_counter() - start)
+        return
+    overrides = {f.name: getattr(args, f.name) for f in fields(SyntheticConfig) if getattr(args, f.name) is not None}
+    wrong = sorted(f.name for f in RETRIEVAL_FIELDS if f.name not in VIDEO_NAMES and getattr(args, f.name) is not None)
+    if wrong:
+        raise SystemExit(f"error: --{wrong[0].replace('_', '-')} applies to the retrieval presets only")
     root = generate(args.out, preset(args.preset, **overrides), workers=args.workers)
     logging.info("synthetic dataset written to %s in %.1f s", root, time.perf_counter() - start)
 

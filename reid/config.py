@@ -38,7 +38,11 @@ class DataConfig:
     packed: bool = False
     cache: bool = True
     flip: bool = True
-    crop: str = "pad"  # pad (zero-pad by pad_crop, crop back) | zoom (enlarge 1/8, crop back; half the time) | none
+    crop: str = "pad"  # pad (zero-pad by pad_crop, crop back) | zoom (enlarge 1/8, crop back; half the time) | random | none
+    # > 0: resize each frame's shorter side to this (aspect kept), then cut height x width out of it: at a
+    # random place in training with crop: random (the 256 -> 224 crops of metric learning), else the centre
+    resize: int = 0
+    crop_box: str = "none"  # none | bbox: image-retrieval sets (cub, cars196) cropped to their bounding boxes
     pad_crop: int = 10  # pixels of padding for the pad crop; 0 disables it
     random_erasing: float = 0.0  # probability per clip (per frame with augment_per_frame)
     augment_per_frame: bool = False  # draw flip/crop/erasing for each frame instead of once per clip
@@ -198,7 +202,7 @@ def _build_terms(value: Any, key: str) -> list:
 @dataclass
 class EvalConfig:
     metric: str = "cosine"  # cosine | euclidean | sqeuclidean
-    protocol: str = "standard"  # standard | mars-official
+    protocol: str = "standard"  # standard | mars-official | retrieval (image sets: leave-one-out Recall@K, NMI)
     rerank: bool = True
     k1: int = 20
     k2: int = 6

@@ -12,7 +12,7 @@ and the evaluation. Results go to --out, else to a new eval-<time>/ folder besid
 import sys
 
 from reid.errors import ConfigError
-from reid.eval.report import fmt
+from reid.eval.report import summary_line
 from reid.pipeline.cli import base_parser, parse_for_checkpoint, run_main
 from reid.pipeline.testing import parse_splits, run_test, run_test_splits
 
@@ -36,8 +36,7 @@ def main(argv=None):
         print(f"results: {cfg.output_dir}")
         return
     for name, m in run_test(cfg, args.checkpoint).items():
-        print(f"{name:>10}: rank-1 {fmt(m, 'rank1', 2)}  rank-5 {fmt(m, 'rank5', 2)}  "
-              f"rank-10 {fmt(m, 'rank10', 2)}  rank-20 {fmt(m, 'rank20', 2)}  mAP {fmt(m, 'mAP', 2)}")
+        print(f"{name:>10}: {summary_line(m)}")  # rank-1..20 and mAP; Recall@K, mAP and NMI for image retrieval
     print(f"report: {cfg.output_dir}")
 
 

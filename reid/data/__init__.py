@@ -23,21 +23,35 @@ DATASETS: dict[str, tuple[str, str]] = {
     "prid2011": ("reid.data.datasets.prid2011", "load_prid2011"),
     "dukev": ("reid.data.datasets.dukev", "load_dukev"),
     "folder": ("reid.data.datasets.folder", "load_folder"),
+    "lpw": ("reid.data.datasets.lpw", "load_lpw"),
+    "cub": ("reid.data.datasets.cub", "load_cub"),
+    "cars196": ("reid.data.datasets.cars196", "load_cars196"),
+    "images": ("reid.data.datasets.images", "load_images"),
+    "synthetic_retrieval": ("reid.data.datasets.cub", "load_synthetic_retrieval"),
 }
+
+# Image-retrieval sets (reid/data/datasets/image_sets.py): one image per sample, query = gallery
+# = the test images, evaluated with ``eval.protocol: retrieval``.
+RETRIEVAL_DATASETS = frozenset({"cub", "cars196", "images", "synthetic_retrieval"})
+# The sets whose loader takes ``crop_box`` (``none`` | ``bbox``): they come with bounding boxes.
+BOX_DATASETS = frozenset({"cub", "cars196", "synthetic_retrieval"})
 
 
 def load_dataset(name: str, root: str | os.PathLike, split_id: int = 0, **options: Any) -> VideoReIDDataset:
     """Load a dataset from its official on-disk layout.
 
     Args:
-        name: one of ``DATASETS`` (``mars``, ``synthetic``, ``ilidsvid``, ``prid2011``, ``dukev``,
-            ``folder``).
+        name: one of ``DATASETS``: video re-ID (``mars``, ``synthetic``, ``ilidsvid``, ``prid2011``,
+            ``dukev``, ``lpw``, ``folder``) or image retrieval (``cub``, ``cars196``, ``images``,
+            ``synthetic_retrieval``; ``RETRIEVAL_DATASETS``), whose query and gallery are both
+            the test images.
         root: the dataset folder itself, or the folder that holds it.
         split_id: which of the dataset's standard splits (iLIDS-VID, PRID-2011: 0..9).
-        **options: parser-specific options, plus three handled here and never passed to the
-            parser: ``cache`` (bool, default True: reuse the tracklet index cached under
-            ``cache_dir``, rebuilt whenever the source files or a file named by an option,
-            such as PRID-2011 ``split_file``, change; see reid/data/index_cache.py),
+        **options: parser-specific options (``crop_box="bbox"`` for ``BOX_DATASETS``), plus three
+            handled here and never passed to the parser: ``cache`` (bool, default True: reuse
+            the tracklet index cached under ``cache_dir``, rebuilt whenever the source files
+            or a file named by an option, such as PRID-2011 ``split_file``, change; see
+            reid/data/index_cache.py),
             ``cache_dir`` (default ``$REID_CACHE_DIR`` or ``~/.cache/osmcaa-reid/index``) and
             ``packed`` (bool, default False: ``root`` is a folder written by
             data_prep/pack_videos.py, or holds ``packed-<name>``).
@@ -66,4 +80,4 @@ def load_dataset(name: str, root: str | os.PathLike, split_id: int = 0, **option
                        cache_dir=cache_dir, code=parser_fingerprint(module_name))
 
 
-__all__ = ["DATASETS", "Tracklet", "VideoReIDDataset", "load_dataset"]
+__all__ = ["BOX_DATASETS", "DATASETS", "RETRIEVAL_DATASETS", "Tracklet", "VideoReIDDataset", "load_dataset"]

@@ -57,6 +57,20 @@ def read_image(path: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def crop_to_box(image: np.ndarray, box: tuple[int, int, int, int], where: str) -> np.ndarray:
+    """``image[y1:y2, x1:x2]`` for ``box = (x1, y1, x2, y2)`` (0-based, x2 and y2 exclusive).
+
+    Raises:
+        DatasetError: the box is empty or not inside the image (``where`` names the frame).
+    """
+    x1, y1, x2, y2 = box
+    h, w = image.shape[:2]
+    if not (0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h):
+        raise DatasetError(f"{where}: bounding box {box} is not inside the {w}x{h} image; "
+                           "expected 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height")
+    return image[y1:y2, x1:x2]
+
+
 def video_reader(path: str) -> Any:
     """An open ``decord.VideoReader`` for ``path`` from this process's LRU (opened on a miss)."""
     import decord  # imported lazily: only packed datasets need it
@@ -85,9 +99,9 @@ def read_frames(tracklet: Tracklet, indices: Sequence[int]) -> list[np.ndarray]:
     """Read the frames at ``indices`` (0-based, into ``tracklet.frames``) as RGB uint8 arrays.
 
     Returns:
-        ``len(indices)`` arrays of shape (H, W, 3). For a packed tracklet only the requested frames
-        are decoded (``VideoReader.get_batch``); the packed videos are intra-only, so no other frame
-        is needed to decode them.
+        ``len(indices)`` arrays of shape (H, W, 3), cropped to ``tracklet.box`` when it has one.
+        For a packed tracklet only the requested frames are decoded (``VideoReader.get_batch``);
+        the packed videos are intra-only, so no other frame is needed to decode them.
 
     Raises:
         DatasetError: an index is outside the tracklet, or a file cannot be read.
@@ -98,11 +112,14 @@ def read_frames(tracklet: Tracklet, indices: Sequence[int]) -> list[np.ndarray]:
         raise DatasetError(f"frame indices {bad} outside tracklet {tracklet.name or tracklet.video} "
                            f"of {len(tracklet)} frames")
     if tracklet.video is None:
-        return [read_image(tracklet.frames[i]) for i in indices]
-    try:
-        batch = video_reader(tracklet.video).get_batch(indices).asnumpy()
-    except Exception as exc:  # decord raises its own DECORDError and RuntimeError types
-        with _lock:
-            _readers.pop(tracklet.video, None)
-        raise DatasetError(f"cannot read frames {indices} of video {tracklet.video}: {exc}") from exc
-    return list(batch)
+        frames = [read_image(tracklet.frames[i]) for i in indices]
+    else:
+        try:
+            frames = list(video_reader(tracklet.video).get_batch(indices).asnumpy())
+        except Exception as exc:  # decord raises its own DECORDError and RuntimeError types
+            with _lock:
+                _readers.pop(tracklet.video, None)
+            raise DatasetError(f"cannot read frames {indices} of video {tracklet.video}: {exc}") from exc
+    if tracklet.box is None:
+        return frames
+    return [crop_to_box(f, tracklet.box, tracklet.frames[i]) for f, i in zip(frames, indices)]

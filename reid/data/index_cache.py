@@ -3,8 +3,10 @@
 File format (shared with the packed index): line 1 is ``#reid-index `` + a JSON header (format
 version, dataset name, skipped counts, row count, sha256 of the CSV payload, caller metadata); the
 rest is a pandas CSV with one row per tracklet: ``split, pid, camid, name, video, frame_dir,
-frames`` (``frames``: JSON list of names relative to ``frame_dir``). A file whose payload hash or
-row count disagrees with the header is rejected, so a truncated file is never trusted.
+frames, box`` (``frames``: JSON list of names relative to ``frame_dir``; ``box``: JSON
+``[x1, y1, x2, y2]`` or empty). Files written before the ``box`` column (packed folders made then)
+are read with every box None. A file whose payload hash or row count disagrees with the header is
+rejected, so a truncated file is never trusted.
 
 Fingerprint: ``scan_sources`` walks the dataset folder once (on a miss) and records the
 ``mtime_ns`` of every directory and ``(size, mtime_ns)`` of every non-frame file (annotations).
@@ -38,12 +40,15 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MAGIC = "#reid-index "
 SPLITS = ("train", "query", "gallery")
-COLUMNS = ["split", "pid", "camid", "name", "video", "frame_dir", "frames"]
+COLUMNS = ["split", "pid", "camid", "name", "video", "frame_dir", "frames", "box"]
 FRAME_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".avi", ".mkv", ".mp4"})
 # Folder names torchreid uses (docs/method.md, "Datasets"): when ``root`` holds one, only that folder is watched.
 DATASET_FOLDERS = {"mars": "mars", "ilidsvid": "ilids-vid", "prid2011": "prid2011",
-                   "dukev": "dukemtmc-vidreid", "synthetic": "mars"}
+                   "dukev": "dukemtmc-vidreid", "synthetic": "mars", "lpw": "lpw", "cub": "CUB_200_2011",
+                   "synthetic_retrieval": "CUB_200_2011", "cars196": "cars196"}
 _SCHEMA = (tuple(f.name for f in fields(Tracklet)), tuple(f.name for f in fields(VideoReIDDataset)))
+# The schema and columns of files written before Tracklet had ``box``: still readable, boxes None.
+_SCHEMA_NO_BOX = [[n for n in _SCHEMA[0] if n != "box"], list(_SCHEMA[1])]
 
 
 class IndexFileError(DatasetError):
@@ -66,7 +71,8 @@ def dataset_to_table(ds: VideoReIDDataset) -> pd.DataFrame:
             parents = {os.path.dirname(f) for f in t.frames}
             frame_dir = parents.pop() if len(parents) == 1 else ""
             names = [os.path.basename(f) for f in t.frames] if frame_dir else list(t.frames)
-            rows.append((split, t.pid, t.camid, t.name, t.video or "", frame_dir, json.dumps(names)))
+            rows.append((split, t.pid, t.camid, t.name, t.video or "", frame_dir, json.dumps(names),
+                         json.dumps(list(t.box)) if t.box is not None else ""))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -74,13 +80,15 @@ def table_to_dataset(table: pd.DataFrame, name: str, skipped: dict[str, int],
                      video_root: Path | None = None) -> VideoReIDDataset:
     """Inverse of ``dataset_to_table``; relative ``video`` paths are joined to ``video_root``."""
     splits: dict[str, list[Tracklet]] = {s: [] for s in SPLITS}
-    for split, pid, camid, tname, video, frame_dir, frames in table[COLUMNS].itertuples(index=False):
+    if "box" not in table.columns:  # a file written before the box column
+        table = table.assign(box="")
+    for split, pid, camid, tname, video, frame_dir, frames, box in table[COLUMNS].itertuples(index=False):
         names = json.loads(frames)
         paths = tuple(os.path.join(frame_dir, n) for n in names) if frame_dir else tuple(names)
         if video and video_root is not None:
             video = str(video_root / video)
-        splits[split].append(Tracklet(frames=paths, pid=int(pid), camid=int(camid),
-                                      video=video or None, name=tname))
+        splits[split].append(Tracklet(frames=paths, pid=int(pid), camid=int(camid), video=video or None,
+                                      name=tname, box=tuple(int(v) for v in json.loads(box)) if box else None))
     return VideoReIDDataset(name=name, train=splits["train"], query=splits["query"],
                             gallery=splits["gallery"], skipped=dict(skipped))
 
@@ -117,15 +125,17 @@ def read_index(path: Path, video_root: Path | None = None) -> tuple[VideoReIDDat
         if not head.startswith(MAGIC.encode()):
             raise ValueError(f"first line does not start with {MAGIC!r}")
         header = json.loads(head[len(MAGIC):])
-        if header["format_version"] != FORMAT_VERSION or header["schema"] != [list(s) for s in _SCHEMA]:
+        columns = COLUMNS if header["schema"] != _SCHEMA_NO_BOX else COLUMNS[:-1]
+        if header["format_version"] != FORMAT_VERSION or header["schema"] not in ([list(s) for s in _SCHEMA],
+                                                                                   _SCHEMA_NO_BOX):
             raise ValueError(f"format {header['format_version']} / schema {header['schema']}, "
                              f"expected {FORMAT_VERSION} / {_SCHEMA}")
         if hashlib.sha256(payload).hexdigest() != header["sha256"]:
             raise ValueError("payload sha256 differs from the header (truncated or edited)")
         table = pd.read_csv(io.BytesIO(payload), dtype=str, keep_default_na=False)
-        if len(table) != header["rows"] or list(table.columns) != COLUMNS:
+        if len(table) != header["rows"] or list(table.columns) != columns:
             raise ValueError(f"{len(table)} rows / columns {list(table.columns)}, expected "
-                             f"{header['rows']} / {COLUMNS}")
+                             f"{header['rows']} / {columns}")
         ds = table_to_dataset(table, header["name"], header["skipped"], video_root)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise IndexFileError(f"index file {path} is not a valid reid index: {exc}") from exc
@@ -224,7 +234,8 @@ def parser_fingerprint(module_name: str) -> str:
     import importlib.util
 
     digest = hashlib.sha256()
-    for mod in (module_name, "reid.data.tracklet", "reid.data.paths", "reid.data.datasets.folder"):
+    for mod in (module_name, "reid.data.tracklet", "reid.data.paths", "reid.data.datasets.folder",
+                "reid.data.datasets.image_sets"):
         spec = importlib.util.find_spec(mod)
         if spec is not None and spec.origin and os.path.isfile(spec.origin):
             digest.update(Path(spec.origin).read_bytes())

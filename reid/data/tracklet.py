@@ -22,6 +22,9 @@ class Tracklet:
         camid: camera id, 0-based.
         video: path of the packed video file, or None for image tracklets.
         name: a short human-readable identifier (e.g. ``0001C1T0001``), used in reports.
+        box: ``(x1, y1, x2, y2)``, 0-based pixels with x2, y2 exclusive: every frame is cropped
+            to it when read (image-retrieval sets loaded with ``data.crop_box: bbox``); None
+            keeps the whole frame.
     """
 
     frames: tuple[str, ...]
@@ -29,6 +32,7 @@ class Tracklet:
     camid: int
     video: str | None = None
     name: str = ""
+    box: tuple[int, int, int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.frames)

@@ -12,7 +12,7 @@ from reid.errors import ConfigError
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-CROPS = ("pad", "zoom", "none")
+CROPS = ("pad", "zoom", "random", "none")
 
 
 @dataclass
@@ -25,11 +25,16 @@ class ClipTransform:
         flip: horizontal flip with probability 0.5.
         crop: ``pad``: zero-pad by ``pad_crop`` pixels and crop back at a random offset;
             ``zoom``: with probability 0.5, enlarge by 1/8 and crop back at a random offset
-            (torchreid's Random2DTranslation); ``none``.
+            (torchreid's Random2DTranslation); ``random``: the random window of ``resize``;
+            ``none``.
         pad_crop: padding of the ``pad`` crop (0 disables it).
         random_erasing: probability of erasing one random rectangle.
         per_frame: draw flip, crop and erasing independently for every frame (as image
             pipelines applied to video do); False: one draw for the whole clip.
+        resize: 0: frames are resized to height x width. > 0: the shorter side is resized to
+            ``resize`` (aspect kept) and a height x width window is cut out: at a random place
+            in training with ``crop="random"`` (torchvision's Resize + RandomCrop, the 256 ->
+            224 crops of metric learning), at the centre otherwise.
     """
 
     height: int
@@ -40,24 +45,51 @@ class ClipTransform:
     random_erasing: float = 0.0
     crop: str = "pad"
     per_frame: bool = False
+    resize: int = 0
 
     def __post_init__(self) -> None:
         if self.crop not in CROPS:
             raise ConfigError(f"data.crop: unknown crop {self.crop!r}; valid: {', '.join(CROPS)}")
+        if self.resize and self.resize < max(self.height, self.width):
+            raise ConfigError(f"data.resize: {self.resize} is smaller than the {self.height}x{self.width} window "
+                              "cut out of it; expected 0 or >= max(data.height, data.width)")
+        if self.crop == "random" and not self.resize:
+            raise ConfigError("data.crop: random cuts a window out of the resized frame; it needs data.resize > 0")
 
     def __call__(self, frames: list[np.ndarray], rng: np.random.Generator | None = None) -> torch.Tensor:
         """Turn T RGB uint8 frames (H, W, 3) into a float tensor (T, 3, height, width)."""
-        clip = np.stack(
-            [cv2.resize(f, (self.width, self.height), interpolation=cv2.INTER_LINEAR) for f in frames]
-        ).astype(np.float32) / 255.0  # (T, H, W, 3)
         if self.train:
             rng = rng if rng is not None else np.random.default_rng()
+        if self.resize:
+            clip = self._resize_and_cut(frames, rng).astype(np.float32) / 255.0
+        else:
+            clip = np.stack(
+                [cv2.resize(f, (self.width, self.height), interpolation=cv2.INTER_LINEAR) for f in frames]
+            ).astype(np.float32) / 255.0  # (T, H, W, 3)
+        if self.train:
             if self.per_frame:
                 clip = np.stack([self._augment(frame[None], rng)[0] for frame in clip])
             else:
                 clip = self._augment(clip, rng)
         clip = (clip - IMAGENET_MEAN) / IMAGENET_STD
         return torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)))
+
+    def _resize_and_cut(self, frames: list[np.ndarray], rng: np.random.Generator | None) -> np.ndarray:
+        """Shorter side to ``resize``, then a height x width window (random or centred); (T, H, W, 3) uint8."""
+        random = self.train and self.crop == "random"
+        offset = rng.random(2) if random else np.array([0.5, 0.5])  # fractions of the free space
+        out = []
+        for k, f in enumerate(frames):
+            h, w = f.shape[:2]
+            scale = self.resize / min(h, w)
+            new_h, new_w = max(self.height, round(h * scale)), max(self.width, round(w * scale))
+            f = cv2.resize(f, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+            if random and self.per_frame and k > 0:
+                offset = rng.random(2)
+            y = int(round(offset[0] * (new_h - self.height)))
+            x = int(round(offset[1] * (new_w - self.width)))
+            out.append(f[y : y + self.height, x : x + self.width])
+        return np.stack(out)
 
     def _augment(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.flip and rng.random() < 0.5:

@@ -20,7 +20,8 @@ from reid.data.tracklet import Tracklet, VideoReIDDataset
 
 logger = logging.getLogger(__name__)
 
-# docs/method.md, "Datasets" (DukeMTMC-VideoReID gallery: 2,636 tracklets, Wu et al. CVPR 2018).
+# docs/method.md, "Datasets" and "Image retrieval" (DukeMTMC-VideoReID gallery: 2,636 tracklets,
+# Wu et al. CVPR 2018; LPW: only the train identities are published per split).
 # Keys are "<split>.<stat>"; "full" is the stat that decides whether the full dataset is present.
 PUBLISHED: dict[str, dict[str, int]] = {
     "mars": {"train.ids": 625, "train.tracklets": 8298, "train.frames": 509914, "query.tracklets": 1980,
@@ -28,6 +29,12 @@ PUBLISHED: dict[str, dict[str, int]] = {
     "ilidsvid": {"train.ids": 150, "train.tracklets": 300, "query.tracklets": 150, "gallery.tracklets": 150},
     "prid2011": {"train.ids": 89, "train.tracklets": 178, "query.tracklets": 89, "gallery.tracklets": 89},
     "dukev": {"train.ids": 702, "train.tracklets": 2196, "query.tracklets": 702, "gallery.tracklets": 2636},
+    "lpw": {"train.ids": 1975},
+    # image retrieval: a tracklet is one image; query and gallery are both the test images
+    "cub": {"train.ids": 100, "train.tracklets": 5864, "query.ids": 100, "query.tracklets": 5924,
+            "gallery.tracklets": 5924},
+    "cars196": {"train.ids": 98, "train.tracklets": 8054, "query.ids": 98, "query.tracklets": 8131,
+                "gallery.tracklets": 8131},
 }
 FULL_KEY = "train.ids"
 

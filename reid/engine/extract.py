@@ -31,6 +31,7 @@ def extract_features(
     amp: bool = False,  # CUDA only: on CPU, bfloat16 features would create spurious distance ties
     progress: bool | None = None,  # None: a bar when stderr is a terminal
     feature: str = "embedding",
+    resize: int = 0,
 ) -> np.ndarray:
     """Embed every tracklet.
 
@@ -39,12 +40,13 @@ def extract_features(
         clip's number of distinct frames (raw, not normalised; the cosine distance normalises).
         With average pooling this is the mean of the frame embeddings. ``feature="neck"``
         embeds with the model's BNNeck output instead (an affine map of the embedding in eval
-        mode, so the clip mean commutes with it).
+        mode, so the clip mean commutes with it). ``resize`` > 0: frames are resized to that
+        shorter side and centre-cropped to height x width (``ClipTransform``).
     """
     check_choice(feature, ("embedding", "neck"), "eval.feature")
     device = torch.device(device)
     dataset = EvalClips(tracklets, seq_len=seq_len, max_frames=max_frames,
-                        transform=ClipTransform(height, width, train=False))
+                        transform=ClipTransform(height, width, train=False, resize=resize))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     was_training = model.training
     model.eval()

@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from reid.config import Config
-from reid.data import VideoReIDDataset, load_dataset
+from reid.config import Config, check_choice
+from reid.data import BOX_DATASETS, RETRIEVAL_DATASETS, VideoReIDDataset, load_dataset
 from reid.errors import ConfigError
 from reid.data.clip_dataset import TrainClips
+from reid.data.datasets.image_sets import CROP_BOX
 from reid.data.identity_sampler import IdentityBatchSampler
 from reid.data.transforms import ClipTransform
 from reid.engine.checkpoint import CheckpointError, load_checkpoint
@@ -76,12 +77,40 @@ def ensure_synthetic(cfg: Config) -> None:
         os.replace(Path(tmp) / "mars", root / "mars")
 
 
+def check_image_retrieval(cfg: Config) -> None:
+    """Refuse settings that do not fit the data kind before anything is read: an image-retrieval
+    set has one image per sample (seq_len 1) and the ``retrieval`` protocol; bounding boxes exist
+    for BOX_DATASETS only."""
+    d, e = cfg.data, cfg.eval
+    name = d.name.lower()
+    check_choice(d.crop_box, CROP_BOX, "data.crop_box")
+    if e.protocol == "retrieval" and name not in RETRIEVAL_DATASETS:
+        raise ConfigError(f"config key 'eval.protocol': 'retrieval' ranks an image set against itself, but "
+                          f"{d.name} is a video re-ID set; expected standard or mars-official")
+    if d.crop_box != "none" and name not in BOX_DATASETS:
+        raise ConfigError(f"config key 'data.crop_box': {d.crop_box!r}, but {d.name} has no bounding boxes; "
+                          f"expected none (bbox works for {', '.join(sorted(BOX_DATASETS))})")
+    if name not in RETRIEVAL_DATASETS:
+        return
+    for key, value, expected in (("data.seq_len", d.seq_len, 1), ("data.test_seq_len", d.test_seq_len, 1),
+                                 ("eval.protocol", e.protocol, "retrieval"), ("eval.rerank", e.rerank, False)):
+        if value != expected:
+            raise ConfigError(f"config key {key!r}: {value!r}, but {d.name} is an image-retrieval set (one image "
+                              f"per sample, leave-one-out evaluation); expected {expected!r}")
+
+
 def load_data(cfg: Config) -> VideoReIDDataset:
+    check_image_retrieval(cfg)
     if cfg.data.name == "synthetic":
         ensure_synthetic(cfg)
+    if cfg.data.name == "synthetic_retrieval":
+        from reid.data.synthetic_retrieval import ensure_generated
+
+        ensure_generated(cfg.data.root, cfg.synthetic)
     dataset = load_dataset(cfg.data.name, cfg.data.root, split_id=cfg.data.split_id,
                            **({"packed": True} if cfg.data.packed else {}),
-                           **({} if cfg.data.cache else {"cache": False}))
+                           **({} if cfg.data.cache else {"cache": False}),
+                           **({"crop_box": cfg.data.crop_box} if cfg.data.crop_box != "none" else {}))
     dataset.log_summary()
     return dataset
 
@@ -92,7 +121,8 @@ def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int 
     gets its share of every global batch."""
     d = cfg.data
     transform = ClipTransform(d.height, d.width, train=True, flip=d.flip, pad_crop=d.pad_crop,
-                              random_erasing=d.random_erasing, crop=d.crop, per_frame=d.augment_per_frame)
+                              random_erasing=d.random_erasing, crop=d.crop, per_frame=d.augment_per_frame,
+                              resize=d.resize)
     clips = TrainClips(dataset.train, seq_len=d.seq_len, sampling=d.sampling, transform=transform, seed=cfg.seed)
     sampler = IdentityBatchSampler([t.pid for t in dataset.train], num_identities=d.num_identities,
                                    num_instances=d.num_instances, seed=cfg.seed, num_batches=cfg.train.iterations,

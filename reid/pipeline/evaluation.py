@@ -1,4 +1,4 @@
-"""From tracklet embeddings to CMC/mAP, with and without re-ranking."""
+"""From tracklet embeddings to CMC/mAP, with and without re-ranking; Recall@K and NMI for image retrieval."""
 
 from __future__ import annotations
 
@@ -10,15 +10,19 @@ import torch
 
 from reid.config import Config, check_choice
 from reid.data.tracklet import Tracklet
+from reid.errors import ConfigError
 from reid.engine.distributed import DistContext, gather_features
 from reid.engine.extract import extract_features
 from reid.eval.distance import pairwise_distance
 from reid.eval.ranking import evaluate
 from reid.eval.rerank import rerank
-from reid.eval.report import fmt, summarise
+from reid.eval.report import fmt, summarise, summarise_retrieval, summary_line
+from reid.eval.retrieval import evaluate_retrieval
 from reid.models import ReIDNet
 
 logger = logging.getLogger(__name__)
+
+PROTOCOLS = ("standard", "mars-official", "retrieval")
 
 
 def embed(cfg: Config, model: ReIDNet, tracklets: list[Tracklet], device: torch.device,
@@ -35,7 +39,7 @@ def embed(cfg: Config, model: ReIDNet, tracklets: list[Tracklet], device: torch.
     return extract_features(model, tracklets, height=d.height, width=d.width, seq_len=d.test_seq_len,
                             max_frames=d.test_max_frames, batch_size=cfg.eval.batch_size, workers=d.workers,
                             device=device, amp=cfg.train.precision != "fp32",
-                            feature=cfg.eval.feature)
+                            feature=cfg.eval.feature, resize=d.resize)
 
 
 @dataclass
@@ -67,7 +71,9 @@ def evaluate_features_full(cfg: Config, qf: np.ndarray, gf: np.ndarray, query: l
                            gallery: list[Tracklet], *, rerank_too: bool | None = None) -> Evaluation:
     """``evaluate_features`` that also keeps the distances and per-query AP (an ``Evaluation``)."""
     e = cfg.eval
-    check_choice(e.protocol, ("standard", "mars-official"), "eval.protocol")
+    check_choice(e.protocol, PROTOCOLS, "eval.protocol")
+    if e.protocol == "retrieval":
+        return evaluate_retrieval_features(cfg, qf, query, gallery, rerank_too=rerank_too)
     q_pids = np.array([t.pid for t in query])
     q_cams = np.array([t.camid for t in query])
     g_pids = np.array([t.pid for t in gallery])
@@ -96,6 +102,29 @@ def evaluate_features_full(cfg: Config, qf: np.ndarray, gf: np.ndarray, query: l
     return out
 
 
+def evaluate_retrieval_features(cfg: Config, features: np.ndarray, test: list[Tracklet], gallery: list[Tracklet],
+                                *, rerank_too: bool | None = None) -> Evaluation:
+    """The ``retrieval`` protocol: every test image against all the others (reid/eval/retrieval.py).
+
+    ``gallery`` must be the test images again (an image-retrieval dataset's query and gallery);
+    ``features`` (N, D) are theirs. Re-ranking is not part of the protocol and is refused.
+    """
+    if gallery != test:
+        raise ConfigError(f"eval.protocol retrieval ranks the test images against each other, but the gallery "
+                          f"({len(gallery)} items) is not the query set ({len(test)}); use it with an "
+                          "image-retrieval dataset (cub, cars196, images, synthetic_retrieval)")
+    if cfg.eval.rerank if rerank_too is None else rerank_too:
+        raise ConfigError("eval.rerank: k-reciprocal re-ranking is not part of the retrieval protocol; "
+                          "set eval.rerank=false")
+    labels = np.array([t.pid for t in test])
+    res = evaluate_retrieval(features, labels, metric=cfg.eval.metric, max_rank=cfg.eval.max_rank, seed=cfg.seed)
+    summary = summarise_retrieval(res.ranking.cmc, res.ranking.mAP, res.nmi, res.ranking.num_skipped)
+    logger.info("retrieval (%d test images, %d classes): %s  (%d queries skipped)", len(test),
+                len(np.unique(labels)), summary_line(summary), summary["num_skipped_queries"])
+    return Evaluation(results={"plain": summary}, distances={"plain": res.distances},
+                      ap={"plain": res.ranking.ap}, gallery=list(test), qf=features, gf=features)
+
+
 def evaluate_model(cfg: Config, model: ReIDNet, query: list[Tracklet], gallery: list[Tracklet],
                    device: torch.device, *, rerank_too: bool | None = None,
                    dist: DistContext | None = None) -> dict[str, dict]:
@@ -112,7 +141,8 @@ def evaluate_model_full(cfg: Config, model: ReIDNet, query: list[Tracklet], gall
     """``evaluate_model`` that keeps distances and AP (on rank 0; other ranks get the results only)."""
     dist = dist or DistContext()
     qf = embed(cfg, model, query, device, dist)
-    gf = embed(cfg, model, gallery, device, dist)
+    # image retrieval: the gallery is the query set again, embedded once
+    gf = qf if cfg.eval.protocol == "retrieval" and gallery == query else embed(cfg, model, gallery, device, dist)
     full = evaluate_features_full(cfg, qf, gf, query, gallery, rerank_too=rerank_too) if dist.is_main else None
     results = dist.broadcast_object(None if full is None else full.results)
     return full if full is not None else Evaluation(results=results)

@@ -144,7 +144,9 @@ def report_sections(cfg: Config, out: Path, ev: Evaluation, dataset: VideoReIDDa
                     attention: np.ndarray | None = None) -> list[Section]:
     """Ranked lists, the embedding map and the attention histogram for ``report.html``."""
     sections = ranked_list_sections(cfg, out, ev, dataset.query)
-    sections += embedding_section(cfg, out, ev, dataset.query, dataset.gallery)
+    # image retrieval: the gallery is the query set again, mapped once
+    gallery = [] if cfg.eval.protocol == "retrieval" else dataset.gallery
+    sections += embedding_section(cfg, out, ev, dataset.query, gallery)
     sections += attention_section(out, attention, dataset.train)
     return sections
 
@@ -153,6 +155,14 @@ def protocol_notes(cfg: Config, dataset: VideoReIDDataset, ev: Evaluation) -> li
     """Lines on the protocol, distance, re-ranking and what was skipped while loading."""
     e = cfg.eval
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(dataset.skipped.items()) if v) or "nothing"
+    if e.protocol == "retrieval":
+        classes = len({t.pid for t in dataset.query})
+        return [f"protocol retrieval (leave-one-out), {e.metric} distance: each of the {len(dataset.query)} test "
+                f"images is a query against the other {len(dataset.query) - 1}, no camera filter; Recall@K is "
+                f"CMC at K; NMI of k-means with k = {classes} test classes",
+                "skipped queries (no other test image of their class): "
+                + ", ".join(f"{k} {m['num_skipped_queries']}" for k, m in ev.results.items()),
+                f"skipped while loading the dataset: {skipped}"]
     notes = [f"protocol {e.protocol}, {e.metric} distance, CMC to rank {e.max_rank}; "
              f"{len(dataset.query)} queries, {len(dataset.gallery)} gallery tracklets "
              f"(split {cfg.data.split_id})",

@@ -17,6 +17,7 @@ the other folder-based parsers.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -109,10 +110,7 @@ def _read_split(split_dir: Path, split: str, skipped: Counter) -> list[Tracklet]
 def relabel(tracklets: list[Tracklet]) -> list[Tracklet]:
     """Copy of ``tracklets`` with pids mapped to 0..K-1 in ascending order of the original pid."""
     mapping = {pid: label for label, pid in enumerate(sorted({t.pid for t in tracklets}))}
-    return [
-        Tracklet(frames=t.frames, pid=mapping[t.pid], camid=t.camid, video=t.video, name=t.name)
-        for t in tracklets
-    ]
+    return [dataclasses.replace(t, pid=mapping[t.pid]) for t in tracklets]
 
 
 def load_folder(root: str | os.PathLike, split_id: int = 0) -> VideoReIDDataset:
