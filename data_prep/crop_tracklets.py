@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from reid.data.crop import crop_tracklets
+from reid.data.footage.crop import crop_tracklets
 from reid.errors import ReIDError
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from reid.data.prid_splits import MIN_FRAMES, NUM_SPLITS, write_prid_splits
+from reid.data.datasets.prid_splits import MIN_FRAMES, NUM_SPLITS, write_prid_splits
 from reid.errors import ReIDError
 
 

@@ -8,7 +8,7 @@ The video presets write ``<out>/mars/``; load it with ``load_dataset("synthetic"
 retrieval presets (``retrieval``, ``retrieval_tiny``) write ``<out>/CUB_200_2011/``; load it with
 ``load_dataset("cub", "<out>")`` or ``"synthetic_retrieval"``. They take --seed, --height, --width,
 --jpeg-quality, --num-classes and --images-per-class. Any flag left out takes the preset's value
-(see ``reid.data.synthetic.PRESETS`` and ``reid.data.synthetic_retrieval.PRESETS``).
+(see ``reid.data.synthetic.PRESETS`` and ``reid.data.synthetic.retrieval.PRESETS``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import fields
 
-from reid.data import synthetic_retrieval
+from reid.data.synthetic import retrieval as synthetic_retrieval
 from reid.data.synthetic import PRESETS, SyntheticConfig, generate, preset
 
 RETRIEVAL_FIELDS = list(fields(synthetic_retrieval.RetrievalSyntheticConfig))

@@ -11,7 +11,7 @@ import logging
 import sys
 
 from reid.data import DATASETS
-from reid.data.packing import CODECS, pack_dataset
+from reid.data.storage.packing import CODECS, pack_dataset
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,7 +52,7 @@ class DataConfig:
 class SyntheticConfig:
     """How the synthetic MARS-layout data is generated when data.name is ``synthetic``."""
 
-    preset: str = "demo"  # demo | hard | study | tiny (reid/data/synthetic.py PRESETS)
+    preset: str = "demo"  # demo | hard | study | tiny (reid/data/synthetic/ PRESETS)
     seed: int = 0
     # None: the preset's value
     wrong_labels: float | None = None  # fraction of training tracklets filed under another identity

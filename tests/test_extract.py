@@ -7,7 +7,7 @@ import torch
 
 from reid.data.tracklet import Tracklet
 from reid.data.transforms import ClipTransform
-from reid.data.frame_io import read_frames
+from reid.data.storage.frame_io import read_frames
 from reid.engine.extract import extract_features
 from reid.models import build_model
 

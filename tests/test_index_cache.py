@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from reid.data import DATASETS, load_dataset
-from reid.data import index_cache
-from reid.data.index_cache import IndexFileError, read_index, write_index
+from reid.data.storage import index_cache
+from reid.data.storage.index_cache import IndexFileError, read_index, write_index
 from reid.data.tracklet import Tracklet, VideoReIDDataset
 from tests.reference.mini_mars import MINI_ENTRY, write_mini_mars
 

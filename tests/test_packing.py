@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from reid.data import DATASETS, frame_io, load_dataset
-from reid.data.packing import pack_dataset, pack_tracklet
+from reid.data import DATASETS, load_dataset
+from reid.data.storage import frame_io
+from reid.data.storage.packing import pack_dataset, pack_tracklet
 from reid.errors import ConfigError, DatasetError
 from tests.reference.mini_mars import MINI_ENTRY, write_mini_mars
 

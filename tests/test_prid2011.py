@@ -11,7 +11,7 @@ import pytest
 from parser_fixtures import make_prid2011, write_image, write_split_file
 from reid.data import load_dataset
 from reid.data.datasets.prid2011 import load_prid2011
-from reid.data.prid_splits import eligible_people, make_splits, write_prid_splits
+from reid.data.datasets.prid_splits import eligible_people, make_splits, write_prid_splits
 from reid.errors import DatasetError
 
 # person -> frames. 1..8 in both cameras (like the real first 200); 3 and 4 have < 27 in one camera.

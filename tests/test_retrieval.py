@@ -23,8 +23,8 @@ from retrieval_fixtures import (CARS_CLASSES, CARS_RECORDS, CUB_IMAGES, LPW_SPEC
                                 make_lpw, write_cars_mat, write_image)
 from reid.config import load_config
 from reid.data import load_dataset
-from reid.data.frame_io import read_frames
-from reid.data.synthetic_retrieval import generate, preset
+from reid.data.storage.frame_io import read_frames
+from reid.data.synthetic.retrieval import generate, preset
 from reid.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ClipTransform
 from reid.errors import ConfigError, DatasetError
 from reid.eval.report import _metrics, summarise, summarise_retrieval, summary_line
@@ -194,7 +194,7 @@ def test_cub_broken(cub: Path, case: str, match: str) -> None:
 
 def test_index_files_keep_boxes_and_older_files_still_read(cub_master: Path, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from reid.data import index_cache
+    from reid.data.storage import index_cache
 
     ds = load_dataset("cub", cub_master, crop_box="bbox", cache=False)
     index_cache.write_index(tmp_path / "new.csv", ds)
@@ -375,7 +375,7 @@ def test_retrieval_protocol_needs_query_equal_gallery(cub_master: Path) -> None:
 
 # ---------------------------------------------------------------- synthetic preset
 def test_synthetic_retrieval_preset(tmp_path: Path) -> None:
-    from reid.data.synthetic_retrieval import PRESETS, ensure_generated
+    from reid.data.synthetic.retrieval import PRESETS, ensure_generated
 
     cfg = load_config(None, ["synthetic.preset=retrieval_tiny", "synthetic.seed=3"])
     folder = ensure_generated(tmp_path, cfg.synthetic)

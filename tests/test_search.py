@@ -369,7 +369,7 @@ def test_own_footage_video_to_crops_to_index_to_query(tmp_path, models, capsys, 
     assert code == 0, err
     np.testing.assert_array_equal(load_index("index2").features, load_index("index").features)
     pytest.importorskip("decord")
-    from reid.data.packing import pack_dataset
+    from reid.data.storage.packing import pack_dataset
 
     pack_dataset("folder", "footage", "packed", codec="png", verify=False)
     code, _, err = _main(["index", "--checkpoint", "run/model.pt", "--gallery", "packed", "--out", "index3"], capsys)

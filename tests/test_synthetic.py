@@ -183,7 +183,7 @@ def test_cli(tmp_path: Path) -> None:
 
 def test_hard_options_change_only_what_they_name() -> None:
     """Outfits, casts, jitter and scale drift draw from their own streams: the plan stays the same."""
-    from reid.data.synthetic_layout import _OUTFIT_FIELDS, build_world
+    from reid.data.synthetic.layout import _OUTFIT_FIELDS, build_world
 
     plain = build_world(preset("tiny"))
     hard = build_world(preset("tiny", outfits=2, colour_cast=2.0, jitter=0.05, scale_change=0.2))

@@ -57,7 +57,7 @@ def test_truncated_jpeg_fails(root, tmp_path):
 
 
 def test_packed_video_checked(root, tmp_path):
-    from reid.data.packing import pack_dataset
+    from reid.data.storage.packing import pack_dataset
 
     pack_dataset("mini", root, tmp_path / "packed", cache=False)
     code, report = _run(tmp_path / "packed", tmp_path, "--packed")

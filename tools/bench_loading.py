@@ -20,9 +20,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from reid.data import load_dataset
-from reid.data.frame_io import read_frames
+from reid.data.storage.frame_io import read_frames
 from reid.data.frame_sampling import sample_frames
-from reid.data.packing import pack_dataset
+from reid.data.storage.packing import pack_dataset
 from reid.data.synthetic import generate, preset
 from reid.data.tracklet import Tracklet
 

@@ -20,7 +20,7 @@ import argparse
 import sys
 
 from reid.data.datasets.folder import SPLITS
-from reid.data.search_gallery import load_dataset_split, load_gallery_folder
+from reid.data.footage.gallery import load_dataset_split, load_gallery_folder
 from reid.errors import ConfigError
 from reid.eval.search_index import FAISS_KINDS
 from reid.pipeline.cli import base_parser, parse_for_checkpoint, run_main

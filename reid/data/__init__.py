@@ -1,7 +1,15 @@
 """Datasets, temporal sampling, batch samplers and transforms.
 
 ``load_dataset(name, root, split_id=0)`` is the public entry point; the names it accepts are the
-keys of ``DATASETS``.
+keys of ``DATASETS``. Layout of the package:
+
+- ``datasets/``: one parser per benchmark layout (MARS, iLIDS-VID, PRID-2011, DukeMTMC-VideoReID,
+  LPW, CUB-200-2011, CARS196, own-footage and class folders) and the PRID split files;
+- ``synthetic/``: generated data in the official layouts (MARS-layout people, CUB-layout objects);
+- ``footage/``: own footage: tracklets cropped from videos by MOT tracks, search gallery folders;
+- ``storage/``: reading frames (images, videos), packed videos, the parsed-index cache;
+- here: the tracklet format, temporal sampling, the identity sampler, transforms, clip datasets
+  and dataset validation.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ def load_dataset(name: str, root: str | os.PathLike, split_id: int = 0, **option
             handled here and never passed to the parser: ``cache`` (bool, default True: reuse
             the tracklet index cached under ``cache_dir``, rebuilt whenever the source files
             or a file named by an option, such as PRID-2011 ``split_file``, change; see
-            reid/data/index_cache.py),
+            reid/data/storage/index_cache.py),
             ``cache_dir`` (default ``$REID_CACHE_DIR`` or ``~/.cache/osmcaa-reid/index``) and
             ``packed`` (bool, default False: ``root`` is a folder written by
             data_prep/pack_videos.py, or holds ``packed-<name>``).
@@ -65,7 +73,7 @@ def load_dataset(name: str, root: str | os.PathLike, split_id: int = 0, **option
     use_cache = bool(options.pop("cache", True))
     cache_dir = options.pop("cache_dir", None)
     if options.pop("packed", False):
-        from reid.data.packing import load_packed
+        from reid.data.storage.packing import load_packed
 
         if options:
             raise DatasetError(f"packed {key} takes no parser options; got {', '.join(sorted(options))}")
@@ -74,7 +82,7 @@ def load_dataset(name: str, root: str | os.PathLike, split_id: int = 0, **option
     loader = getattr(importlib.import_module(module_name), fn_name)
     if not use_cache:
         return loader(root, split_id=split_id, **options)
-    from reid.data.index_cache import cached_load, parser_fingerprint
+    from reid.data.storage.index_cache import cached_load, parser_fingerprint
 
     return cached_load(key, root, split_id, options, lambda: loader(root, split_id=split_id, **options),
                        cache_dir=cache_dir, code=parser_fingerprint(module_name))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from reid.data.frame_io import read_frames
+from reid.data.storage.frame_io import read_frames
 from reid.data.tracklet import Tracklet
 from reid.eval.plots import _pyplot, save_figure
 

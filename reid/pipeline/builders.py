@@ -104,7 +104,7 @@ def load_data(cfg: Config) -> VideoReIDDataset:
     if cfg.data.name == "synthetic":
         ensure_synthetic(cfg)
     if cfg.data.name == "synthetic_retrieval":
-        from reid.data.synthetic_retrieval import ensure_generated
+        from reid.data.synthetic.retrieval import ensure_generated
 
         ensure_generated(cfg.data.root, cfg.synthetic)
     dataset = load_dataset(cfg.data.name, cfg.data.root, split_id=cfg.data.split_id,

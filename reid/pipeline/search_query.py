@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 
 from reid.config import Config
-from reid.data.crop import crop_tracklets, read_mot_tracks
-from reid.data.frame_io import read_frames
-from reid.data.search_gallery import tracklet_from_folder
+from reid.data.footage.crop import crop_tracklets, read_mot_tracks
+from reid.data.storage.frame_io import read_frames
+from reid.data.footage.gallery import tracklet_from_folder
 from reid.data.tracklet import Tracklet
 from reid.engine.checkpoint import atomic_write_bytes
 from reid.errors import ConfigError, DatasetError

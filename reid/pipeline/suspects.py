@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from reid.config import Config, OSMCAATerm
-from reid.data.frame_io import read_frames
+from reid.data.storage.frame_io import read_frames
 from reid.data.tracklet import Tracklet
 from reid.engine.checkpoint import atomic_write_bytes
 from reid.losses import OSMCAALoss

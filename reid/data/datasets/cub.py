@@ -162,7 +162,7 @@ def load_cub(root: str | os.PathLike, split_id: int = 0, *, crop_box: str = "non
 
 def load_synthetic_retrieval(root: str | os.PathLike, split_id: int = 0, *,
                              crop_box: str = "none") -> VideoReIDDataset:
-    """Load data written by reid/data/synthetic_retrieval.py (the CUB layout + synthetic_meta.json).
+    """Load data written by reid/data/synthetic/retrieval.py (the CUB layout + synthetic_meta.json).
 
     Same arguments and result as ``load_cub``, named ``synthetic_retrieval``.
     """

@@ -12,7 +12,7 @@ sampler, trainer and evaluation of video re-ID run on it unchanged:
   protocol) removes the query itself and nothing else.
 
 Bounding boxes (``crop_box="bbox"``) are stored on the tracklet (``Tracklet.box``) and applied
-when the image is read (reid/data/frame_io.py).
+when the image is read (reid/data/storage/frame_io.py).
 """
 
 from __future__ import annotations

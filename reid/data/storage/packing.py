@@ -3,7 +3,7 @@
 Layout of a packed folder ``OUT``::
 
     OUT/packed.json            dataset name, codec, splits, frame counts, max pixel error, sizes
-    OUT/index_split{K}.csv     one index (reid.data.index_cache format) per split id; ``video``
+    OUT/index_split{K}.csv     one index (reid.data.storage.index_cache format) per split id; ``video``
                                is relative to OUT, ``frames`` are the original frame file names
     OUT/videos/{split}/{NNNNNN}_{name}.avi
 
@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from reid.data.index_cache import SPLITS, read_index, write_index
+from reid.data.storage.index_cache import SPLITS, read_index, write_index
 from reid.data.tracklet import Tracklet, VideoReIDDataset
 from reid.errors import ConfigError, DatasetError
 

@@ -3,7 +3,7 @@
 ``build_world(config)`` draws identities, cameras, tracklets, wrong labels, outlier frames and
 queries (everything but the pixels); ``write_info_files`` writes ``info/`` in the MARS layout
 (docs/method.md, "Datasets") plus ``synthetic_meta.json``, ``wrong_labels.csv`` and ``outliers.csv``.
-The frames themselves are rendered by reid/data/synthetic.py.
+The frames themselves are rendered by reid/data/synthetic/.
 """
 
 from __future__ import annotations
@@ -12,19 +12,17 @@ import io
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import scipy.io
 
-from reid.data.synthetic_people import Person, pt, random_person
+from reid.data.synthetic.people import Person, pt, random_person
 from reid.errors import ConfigError
 
-if TYPE_CHECKING:  # reid.data.synthetic imports this module at run time
-    from reid.data.synthetic import SyntheticConfig
+from reid.data.synthetic.presets import SyntheticConfig
 
-# Outlier kinds in the order their frames are drawn (the keys of reid.data.synthetic._OUTLIERS and
+# Outlier kinds in the order their frames are drawn (the keys of reid.data.synthetic.render._OUTLIERS and
 # the SyntheticConfig fields holding their fractions).
 OUTLIER_KINDS = ("occlusion", "blur", "truncation")
 

@@ -210,7 +210,7 @@ def generate(out: str | os.PathLike, config: RetrievalSyntheticConfig) -> Path:
             lines["train_test_split"].append(f"{image_id} {int(k % 2 == 0)}")  # unused by the class protocol
     for name, content in lines.items():
         (root / f"{name}.txt").write_text("\n".join(content) + "\n")
-    (root / META).write_text(json.dumps({"generator": "reid.data.synthetic_retrieval",
+    (root / META).write_text(json.dumps({"generator": "reid.data.synthetic.retrieval",
                                          "params": dataclasses.asdict(config)}, indent=2) + "\n")
     logger.info("wrote %d images of %d classes under %s", image_id, len(designs), root)
     return root

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from reid.data import load_dataset
 from reid.data.datasets.folder import IMAGE_EXTENSIONS, SPLITS, list_dirs, list_frames
-from reid.data.packing import MARKER
+from reid.data.storage.packing import MARKER
 from reid.data.tracklet import Tracklet
 from reid.errors import DatasetError
 

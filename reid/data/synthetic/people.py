@@ -3,7 +3,7 @@
 Palettes are BGR (OpenCV order); dark, common colours are the most likely, so many identities
 share their main colours and only details (pattern, logo, bag, hair, build) tell them apart.
 ``random_person(rng)`` draws an appearance, ``draw_person(img, person, ...)`` renders it with a
-walk cycle. Used by reid/data/synthetic.py (rendering) and reid/data/synthetic_layout.py (planning).
+walk cycle. Used by reid/data/synthetic/ (rendering) and reid/data/synthetic/layout.py (planning).
 """
 
 from __future__ import annotations
