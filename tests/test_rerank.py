@@ -156,3 +156,80 @@ def test_duplicate_features_equal_reference() -> None:
     d = pairwise_distance(x, x, "euclidean")
     np.testing.assert_allclose(rerank(*blocks(d, 12), k1=5, k2=2),
                                rerank_reference(*blocks(d, 12), 5, 2, 0.3), atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(9))
+def test_features_equal_reference_random(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rerank_features against the literal loop: every metric, float32 and float64 features,
+    several column chunks of uneven size, random k1, k2, lambda."""
+    rng = np.random.default_rng(100 + seed)
+    num_q, num_g = int(rng.integers(2, 40)), int(rng.integers(5, 120))
+    x = rng.standard_normal((num_q + num_g, int(rng.integers(2, 24))))
+    x = x.astype(np.float32) if seed % 2 else x
+    metric = ("euclidean", "sqeuclidean", "cosine")[seed % 3]
+    k1, k2, lam = int(rng.integers(1, 25)), int(rng.integers(1, 8)), float(rng.random())
+    n = num_q + num_g
+    monkeypatch.setattr(rerank_module, "_PRODUCT_ELEMENTS", n * int(rng.integers(1, 20)))
+    ref = rerank_reference(*blocks(pairwise_distance(x, x, metric), num_q), k1, k2, lam)
+    ours = rerank_features(x[:num_q], x[num_q:], metric, k1=k1, k2=k2, lambda_value=lam)
+    assert ours.shape == (num_q, num_g) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+def test_features_ties_follow_reference_argsort(metric: str) -> None:
+    """Integer grid features: distances are exact, so many are equal across the cuts of R."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 3, (150, 3)).astype(np.float64) + (metric == "cosine")
+    expected = rerank_reference(*blocks(pairwise_distance(x, x, metric), 30))
+    np.testing.assert_allclose(rerank_features(x[:30], x[30:], metric), expected, atol=1e-5)
+
+
+def test_features_weights_beyond_kept_neighbours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep only R's first num + 1 items: many weights of V are then computed alone, and must
+    equal the reference all the same."""
+    monkeypatch.setattr(rerank_module, "_kept_width", lambda num, k1, n, computed: min(n, num + 1))
+    gathered = []
+    gather = rerank_module._Features.gather
+    monkeypatch.setattr(rerank_module._Features, "gather", lambda self, rows, cols: (
+        gathered.append(rows.size) or gather(self, rows, cols)))
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((200, 6)).astype(np.float32)
+    expected = rerank_reference(*blocks(pairwise_distance(x, x, "euclidean"), 40), 8, 4, 0.3)
+    np.testing.assert_allclose(rerank_features(x[:40], x[40:], k1=8, k2=4), expected, atol=1e-5)
+    assert sum(gathered) > 50  # of ~1,100 weights
+
+
+def test_features_compute_each_column_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The column pass computes every distance once, the (Q, G) block included; chunks never
+    straddle the query / gallery border, and their size does not change the result."""
+    calls = []
+    keys = rerank_module._Features.keys
+    monkeypatch.setattr(rerank_module._Features, "keys",
+                        lambda self, c0, c1: calls.append((c0, c1)) or keys(self, c0, c1))
+    rng = np.random.default_rng(13)
+    q, g = rng.standard_normal((37, 16)), rng.standard_normal((151, 16))
+    base = rerank_features(q, g)
+    assert calls == [(0, 37), (37, 188)]
+    for elements in (188, 188 * 10, 188 * 36):
+        calls.clear()
+        monkeypatch.setattr(rerank_module, "_PRODUCT_ELEMENTS", elements)
+        np.testing.assert_allclose(rerank_features(q, g), base, atol=1e-6, rtol=0)
+        covered = np.concatenate([np.arange(c0, c1) for c0, c1 in calls])
+        np.testing.assert_array_equal(covered, np.arange(188))
+        assert all(c1 <= 37 or c0 >= 37 for c0, c1 in calls)
+
+
+def test_features_bad_values() -> None:
+    q, g = np.ones((3, 4), dtype=np.float32), np.ones((6, 4), dtype=np.float32)
+    q[1, 2] = np.nan
+    for metric in ("euclidean", "cosine"):
+        with pytest.raises(ValueError, match="query features have NaN or inf"):
+            rerank_features(q, g, metric)
+    g[0, 0] = np.inf
+    with pytest.raises(ValueError, match="gallery features have NaN or inf"):
+        rerank_features(np.ones((3, 4)), g)
+    with pytest.raises(ValueError, match="empty query set or gallery"):
+        rerank_features(np.ones((0, 4)), np.ones((6, 4)))
+    with pytest.raises(ValueError, match="squared norms overflow float32"):
+        rerank_features(np.full((3, 4), 1e19, dtype=np.float32), np.ones((6, 4), np.float32))

@@ -6,6 +6,10 @@ MARS-shaped synthetic data: 1,980·S queries, 9,330·S gallery, 2,048-d, 626·S 
 6 cameras, 10 % of the gallery distractors (pid 0). Every measurement runs in its own spawned
 process; it reports wall time and peak RSS (ru_maxrss), total and above the RSS after loading its
 inputs. References and torchreid run only at scale <= 1 (the dense re-ranking needs N² memory).
+Each re-ranking time is also given as a multiple of its floor: the N²·D·2 FLOP of the all-pairs
+distance products (N = queries + gallery) at this machine's float32 matmul rate, measured in the
+same run (best of 5 ``torch.matmul`` of 4096x2048 @ 2048x8192, torch threads = the cores) before
+and after the timings; the higher rate is used, so the floor is the lower one.
 """
 
 from __future__ import annotations
@@ -21,8 +25,14 @@ import warnings
 
 import numpy as np
 
+DIM = 2048  # feature dimension (ResNet-50)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+
+def sizes(scale: float) -> tuple[int, int, int]:
+    """Queries, gallery items and identities at ``scale`` (1 = MARS)."""
+    return round(1980 * scale), round(9330 * scale), round(626 * scale)
 
 
 def make_data(scale: float, sigma: float, folder: str, matrices: bool) -> None:
@@ -30,15 +40,15 @@ def make_data(scale: float, sigma: float, folder: str, matrices: bool) -> None:
     from reid.eval import pairwise_distance
 
     rng = np.random.default_rng(0)
-    num_q, num_g, num_ids = round(1980 * scale), round(9330 * scale), round(626 * scale)
+    num_q, num_g, num_ids = sizes(scale)
     g_pids = rng.integers(1, num_ids + 1, num_g)
     g_pids[rng.random(num_g) < 0.1] = 0  # distractors
     q_pids = rng.choice(g_pids[g_pids > 0], num_q)
-    centres = rng.standard_normal((num_ids + 1, 2048), dtype=np.float32)
+    centres = rng.standard_normal((num_ids + 1, DIM), dtype=np.float32)
     feats = []
     for pids in (q_pids, g_pids):
-        x = centres[pids] + sigma * rng.standard_normal((len(pids), 2048), dtype=np.float32)
-        x[pids == 0] = rng.standard_normal((int((pids == 0).sum()), 2048), dtype=np.float32) * (
+        x = centres[pids] + sigma * rng.standard_normal((len(pids), DIM), dtype=np.float32)
+        x[pids == 0] = rng.standard_normal((int((pids == 0).sum()), DIM), dtype=np.float32) * (
             1 + sigma ** 2) ** 0.5
         feats.append(x)
     arrays = dict(q_feats=feats[0], g_feats=feats[1], q_pids=q_pids, g_pids=g_pids,
@@ -90,6 +100,20 @@ def _run(task: str, folder: str, repeat: int, queue: mp.Queue) -> None:
     queue.put((min(times), peak, peak - base))
 
 
+def _matmul_rate(queue: mp.Queue) -> None:
+    """Child process: best-of-5 float32 GFLOP/s of one large matmul on all cores."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    a, b = torch.randn(4096, 2048), torch.randn(2048, 8192)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - start)
+    queue.put((2 * 4096 * 2048 * 8192 / best / 1e9, torch.get_num_threads()))
+
+
 def _in_child(target, *args):
     """Run ``target(*args, queue)`` in a spawned process (the parent stays small: Linux children
     start with their parent's ru_maxrss) and return what it puts on the queue."""
@@ -128,12 +152,22 @@ def main() -> None:
         print(f"scale {args.scale}: data in {time.perf_counter() - start:.1f} s; "
               f"load {os.getloadavg()[0]:.2f}; torchreid evaluator: "
               + ("python (Cython not compiled)" if has_torchreid else "not installed"))
+        rate_before, threads = _in_child(_matmul_rate)
         rows = {}
         for task in tasks:
             rows[task] = _in_child(_run, task, folder, 3 if task == "evaluate" else 1)
             print(f"{task:20s} {rows[task][0]:9.3f} s  peak {rows[task][1]:8.0f} MB  "
                   f"above inputs {rows[task][2]:8.0f} MB", flush=True)
         out = {t: np.load(os.path.join(folder, f"out_{t}.npy")) for t in tasks}
+        rate_after, _ = _in_child(_matmul_rate)
+    n = sum(sizes(args.scale)[:2])
+    rate, flop = max(rate_before, rate_after), 2.0 * n * n * DIM
+    floor = flop / (rate * 1e9)
+    print(f"float32 matmul rate ({threads} threads): {rate_before:.1f} GFLOP/s before, "
+          f"{rate_after:.1f} after; load {os.getloadavg()[0]:.2f} at the end")
+    for task in (t for t in tasks if t.startswith("rerank")):
+        print(f"{task} scale {args.scale:g}: {rows[task][0]:.1f} s = {rows[task][0] / floor:.2f}x "
+              f"the floor ({flop / 1e12:.2f} TFLOP at {rate:.0f} GFLOP/s = {floor:.1f} s)")
     ours = out["evaluate"]
     print(f"rank-1 {ours[0]:.4f} rank-5 {ours[4]:.4f} mAP {ours[-1]:.4f}")
     for ref in ("evaluate_reference", "evaluate_torchreid", "rerank_reference", "rerank_torchreid",
