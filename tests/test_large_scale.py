@@ -93,7 +93,8 @@ _MEASURE = textwrap.dedent("""
     G, D = 50_000, 32
     if sys.argv[1] == "typical":  # 10,000 ids of 5 tracklets, queries noisy copies: few candidates a row
         ids = rng.integers(0, 10_000, G)
-        gf = rng.standard_normal((10_000, D), dtype=np.float32)[ids] + 0.3 * rng.standard_normal((G, D), dtype=np.float32)
+        gf = rng.standard_normal((10_000, D), dtype=np.float32)[ids]
+        gf += 0.3 * rng.standard_normal((G, D), dtype=np.float32)
         rows = rng.choice(G, 1_000)
         qf, q_pids, g_pids = gf[rows] + 0.3 * rng.standard_normal((1_000, D), dtype=np.float32), ids[rows], ids
     else:  # random features, 50 ids: a query's farthest match is near the end, nearly all are candidates

@@ -10,9 +10,10 @@ frames. For each backbone (random init, eval mode, the project's defaults: avera
 no projection), it times ``reid.engine.extract.extract_features`` on them (reading, decoding and
 transforming the frames in ``--workers`` DataLoader processes, clips of many tracklets in each
 batch) and the model alone on the same batches, loaded into memory beforehand, in the same
-process with the same torch threads. The best of ``--repeat`` interleaved runs of each is
-kept (the machine is shared; the order alternates, so a load that changes during the run
-favours neither). CPU time (this process's threads plus the finished workers) says
+process with the same torch threads, ``--repeat`` times each, interleaved in alternating order
+(the machine is shared: a load that changes during the run favours neither). Rates are the best
+run of each; the ratio is the median over repeats of (model alone time / extraction time) of
+the two runs made one after the other. CPU time (this process's threads plus the finished workers) says
 what the run costs whatever the other jobs do: on an idle machine with perfect overlap the wall
 ratio approaches the CPU ratio. Details: docs/benchmarks.md, "Feature extraction".
 """
@@ -23,6 +24,7 @@ import argparse
 import os
 import resource
 import shlex
+import statistics
 import sys
 import tempfile
 import time
@@ -96,10 +98,11 @@ def measure(backbone: str, tracklets: list[Tracklet], args: argparse.Namespace) 
                 extract.append(timed(lambda: extract_features(
                     model, tracklets, height=args.height, width=args.width, seq_len=args.seq_len,
                     max_frames=args.max_frames, batch_size=args.batch_size, workers=args.workers, progress=False)))
-    best_extract, best_alone = min(extract), min(alone)
     return {"backbone": backbone, "tracklets": len(tracklets), "frames": frames, "batches": len(batches),
-            "extract": best_extract[0], "alone": best_alone[0], "extract_cpu": min(c for _, c in extract),
-            "alone_cpu": min(c for _, c in alone), "load": os.getloadavg()[0]}
+            "extract": min(w for w, _ in extract), "alone": min(w for w, _ in alone),
+            "ratio": statistics.median(a[0] / e[0] for a, e in zip(alone, extract)),
+            "extract_cpu": min(c for _, c in extract), "alone_cpu": min(c for _, c in alone),
+            "load": os.getloadavg()[0]}
 
 
 def table(rows: list[dict]) -> str:
@@ -109,7 +112,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         per = 1000.0 / r["frames"]
         lines.append(f"| {r['backbone']} | {r['tracklets'] / r['extract']:.2f} | {r['frames'] / r['extract']:.1f} | "
-                     f"{r['frames'] / r['alone']:.1f} | {r['alone'] / r['extract']:.2f} | {TARGET} | "
+                     f"{r['frames'] / r['alone']:.1f} | {r['ratio']:.2f} | {TARGET} | "
                      f"{r['extract_cpu'] * per:.0f} ({r['alone_cpu'] * per:.0f}) | "
                      f"{r['alone_cpu'] / r['extract_cpu']:.2f} | {r['load']:.1f} |")
     return "\n".join(lines)

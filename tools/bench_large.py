@@ -3,18 +3,17 @@
 
 Usage: python tools/bench_large.py [--gallery 1000000] [--queries 1000] [--dim 512] [--noise 0.5]
        [--metric cosine] [--chunk 64] [--nlist 4096] [--train-size 100000] [--nprobe 16 64 256]
-       [--hnsw-gallery 200000] [--hnsw-m 16] [--ef-search 64 128 256] [--out FILE.md]
+       [--hnsw-gallery 200000] [--hnsw-m 16] [--ef-search 64 128 256] [--kinds ivf hnsw] [--out FILE.md]
 
 Synthetic float32 features (``make_features``): G // 5 identities in a 32-d latent space mapped to
-512-d, tracklets their centre plus noise, 6 cameras. Measures, in this one
-process: ``evaluate_features_chunked`` (time, peak RSS above its inputs against ``memory_bound``),
-exact top-10 by chunked matmul (``exact_topk``, ``--chunk`` queries at a time: the ground truth), then each FAISS index of the
-search tool (``build_faiss_index``): build time, memory, recall@1/10 against exact search for the
-queries (``found_fraction``), queries/s. HNSW is built on the first ``--hnsw-gallery`` rows (its
-build is the one step that does not fit a 1M gallery into minutes on 2 cores). Peak RSS is
-``VmHWM`` after resetting it (``/proc/self/clear_refs``), with glibc returning freed blocks of
-64 kB or more; memory is the RSS growth. Details:
-docs/bench_large.md.
+512-d, tracklets their centre plus noise, 6 cameras. Measures, in this one process:
+``evaluate_features_chunked`` (time, peak RSS above its inputs against ``memory_bound``), exact
+top-10 by chunked matmul (``exact_topk``, ``--chunk`` queries at a time: the ground truth), then
+each FAISS index of the search tool (``build_faiss_index``): build time, memory, recall@1/10
+against exact search for the queries (``found_fraction``), queries/s. HNSW is built on the first
+``--hnsw-gallery`` rows (its build is the one step that does not fit a 1M gallery into minutes
+on 2 cores). Peak RSS is ``VmHWM`` after resetting it (``/proc/self/clear_refs``), with glibc
+returning freed blocks of 64 kB or more; memory is the RSS growth. Details: docs/bench_large.md.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 
 from reid.eval.large_scale import evaluate_features_chunked, memory_bound
-from reid.eval.search_index import build_faiss_index, exact_topk, faiss_search, found_fraction
+from reid.eval.search_index import FAISS_KINDS, build_faiss_index, exact_topk, faiss_search, found_fraction
 
 CAMERAS = 6
 MB = 1e6
@@ -165,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iso-noise", type=float, default=0.5, help="isotropic noise norm in the feature space")
     parser.add_argument("--metric", default="cosine", help="as eval.metric (default cosine, the project's)")
     parser.add_argument("--chunk", type=int, default=64, help="queries per distance block")
+    parser.add_argument("--kinds", nargs="+", choices=FAISS_KINDS, default=list(FAISS_KINDS), help="FAISS indexes")
     parser.add_argument("--nlist", type=int, default=4096)
     parser.add_argument("--train-size", type=int, default=100_000, help="IVF k-means sample")
     parser.add_argument("--nprobe", type=int, nargs="+", default=[16, 64, 256])
@@ -197,10 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     report.append(f"exact top-10: {exact['seconds']:.1f} s ({args.queries / exact['seconds']:.0f} queries/s); "
                   f"load {os.getloadavg()[0]:.1f}")
     print(report[-1], flush=True)
-    rows = bench_index("ivf", data["qf"], data["gf"], exact, args.metric, args.nprobe, nlist=args.nlist,
-                       train_size=args.train_size)
-    print(f"ivf built in {rows[0]['build']:.0f} s; load {os.getloadavg()[0]:.1f}", flush=True)
-    if args.hnsw_gallery:
+    rows = []
+    if "ivf" in args.kinds:
+        rows += bench_index("ivf", data["qf"], data["gf"], exact, args.metric, args.nprobe, nlist=args.nlist,
+                            train_size=args.train_size)
+        print(f"ivf built in {rows[-1]['build']:.0f} s; load {os.getloadavg()[0]:.1f}", flush=True)
+    if "hnsw" in args.kinds and args.hnsw_gallery:
         sub = data["gf"][:args.hnsw_gallery]
         sub_exact = exact if len(sub) == len(data["gf"]) else bench_exact(data["qf"], sub, args.metric, args.chunk)
         rows += bench_index("hnsw", data["qf"], sub, sub_exact, args.metric, args.ef_search, hnsw_m=args.hnsw_m)

@@ -5,7 +5,8 @@ gallery, ranks that block with ``reid.eval.ranking.evaluate`` and merges the chu
 query AP is a function of its own row only, and the CMC is merged as integer counts of queries
 with a first match at each rank, so the result equals ``evaluate(pairwise_distance(qf, gf), ...)``
 bit for bit whenever the distances are the same bits (docs/bench_large.md). No (Q, G) matrix is
-ever held.
+ever held. The distance kernels (``_prepare``, ``_block``) and the label matching are those of
+``reid.eval.distance`` and ``reid.eval.ranking``, used rather than copied.
 """
 
 from __future__ import annotations
