@@ -91,10 +91,19 @@ def preset(name: str, **overrides: object) -> SyntheticConfig:
     Raises:
         ConfigError: unknown preset or field name.
     """
-    if name not in PRESETS:
-        raise ConfigError(f"unknown synthetic preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}")
-    valid = {f.name for f in fields(SyntheticConfig)}
+    return pick_preset(PRESETS, name, overrides, "synthetic")
+
+
+def pick_preset(presets: dict, name: str, overrides: dict, what: str):
+    """``presets[name]`` (a dataclass) with ``overrides`` replaced; ``what`` names the generator in errors.
+
+    Raises:
+        ConfigError: unknown preset or field name.
+    """
+    if name not in presets:
+        raise ConfigError(f"unknown {what} preset {name!r}; valid presets: {', '.join(sorted(presets))}")
+    valid = {f.name for f in fields(presets[name])}
     unknown = sorted(set(overrides) - valid)
     if unknown:
-        raise ConfigError(f"unknown synthetic parameter {unknown[0]!r}; valid: {', '.join(sorted(valid))}")
-    return replace(PRESETS[name], **overrides)
+        raise ConfigError(f"unknown {what} parameter {unknown[0]!r}; valid: {', '.join(sorted(valid))}")
+    return replace(presets[name], **overrides)

@@ -21,13 +21,14 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from reid.data.synthetic.presets import pick_preset
 from reid.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -82,13 +83,7 @@ def preset(name: str, **overrides: Any) -> RetrievalSyntheticConfig:
     Raises:
         ConfigError: unknown preset or field name.
     """
-    if name not in PRESETS:
-        raise ConfigError(f"unknown synthetic retrieval preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}")
-    valid = {f.name for f in fields(RetrievalSyntheticConfig)}
-    unknown = sorted(set(overrides) - valid)
-    if unknown:
-        raise ConfigError(f"unknown synthetic retrieval parameter {unknown[0]!r}; valid: {', '.join(sorted(valid))}")
-    return dataclasses.replace(PRESETS[name], **overrides)
+    return pick_preset(PRESETS, name, overrides, "synthetic retrieval")
 
 
 def class_designs(config: RetrievalSyntheticConfig) -> list[dict[str, Any]]:
