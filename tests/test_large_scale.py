@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _labelled(rng: np.random.Generator, num_q: int, num_g: int, dim: int, *, integer: bool):
     """Queries and gallery of 12 ids on 3 cameras; integer features make many exact distance ties
-    (and exact distances whatever the summation order); q pids 98/99 have no gallery match."""
+    (and exact distances whatever the summation order); q pids 98/99 have no gallery match (with
+    the queries appended, MARS-official, only 99 is sure to be skipped: its one copy is junk)."""
     if integer:
         qf = rng.integers(-2, 3, size=(num_q, dim)).astype(np.float32)
         gf = rng.integers(-2, 3, size=(num_g, dim)).astype(np.float32)
@@ -31,7 +32,7 @@ def _labelled(rng: np.random.Generator, num_q: int, num_g: int, dim: int, *, int
         qf = rng.standard_normal((num_q, dim)).astype(np.float32)
         gf = rng.standard_normal((num_g, dim)).astype(np.float32)
     q_pids, g_pids = rng.integers(0, 12, num_q), rng.integers(-1, 12, num_g)  # -1: MARS junk
-    q_pids[:6] = 98  # a whole first chunk (chunk <= 6) without any match: skipped queries
+    q_pids[:6] = 98  # standard: a whole first chunk (chunk <= 6) without any match, all skipped
     q_pids[-1] = 99
     return qf, gf, q_pids, g_pids, rng.integers(0, 3, num_q), rng.integers(0, 3, num_g)
 

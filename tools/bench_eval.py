@@ -170,11 +170,12 @@ def main() -> None:
               f"the floor ({flop / 1e12:.2f} TFLOP at {rate:.0f} GFLOP/s = {floor:.1f} s)")
     ours = out["evaluate"]
     print(f"rank-1 {ours[0]:.4f} rank-5 {ours[4]:.4f} mAP {ours[-1]:.4f}")
-    for ref in ("evaluate_reference", "evaluate_torchreid", "rerank_reference", "rerank_torchreid",
-                "rerank_features"):
-        if ref not in out or ref == "rerank_features" and "rerank" not in out:
+    pairs = [("evaluate", "evaluate_reference"), ("evaluate", "evaluate_torchreid"),
+             ("rerank", "rerank_reference"), ("rerank", "rerank_torchreid"),
+             ("rerank", "rerank_features"), ("rerank_features", "rerank_reference")]
+    for mine, ref in pairs:
+        if mine not in out or ref not in out:
             continue
-        mine = "evaluate" if ref.startswith("evaluate") else "rerank"
         diff = float(np.abs(out[mine] - out[ref]).max())
         time_ratio = rows[ref][0] / rows[mine][0]
         mem_ratio = rows[ref][2] / max(rows[mine][2], 1.0)
