@@ -67,6 +67,27 @@ def test_table_means_std_and_deltas(tmp_path):
     assert "| +15.0 | +6.0 |" in lines[3]
 
 
+def test_retrieval_runs_get_recall_and_nmi_columns(tmp_path):
+    study = load_study(write(tmp_path, STUDY))
+    for seed, r1 in ((0, 20.0), (1, 30.0)):
+        run_dir = tmp_path / f"r{seed}"
+        run_dir.mkdir()
+        plain = {"rank1": r1, "recall1": r1, "recall2": r1 + 10, "recall4": r1 + 20, "recall8": r1 + 30,
+                 "mAP": 15.0, "NMI": 50.0 + seed}
+        (run_dir / "metrics.json").write_text(json.dumps({"results": {"plain": plain},
+                                                          "training": {"seconds_per_iteration": 1.5}}))
+    runs = [read_run(tmp_path / f"r{s}") | {"seed": s} for s in (0, 1)]
+    assert runs[1]["recall8"] == 60.0 and runs[0]["NMI"] == 50.0
+    lines = format_table(study, {"base": runs}).splitlines()
+    assert lines[0].startswith("| row | changes | R@1 | R@2 | R@4 | R@8 | mAP | NMI |")
+    assert lines[2] == ("| base | `train.lr=0.001` | 25.0 ± 5.0 | 35.0 ± 5.0 | 45.0 ± 5.0 | 55.0 ± 5.0 | "
+                        "15.0 ± 0.0 | 50.5 ± 0.5 | 1.50 | 0,1 |")
+    # a re-ID run among them keeps the re-ID table (no Recall@K to show)
+    fake_run(tmp_path / "reid", 40.0, 45.0)
+    mixed = {"base": runs, "+ frame": [read_run(tmp_path / "reid") | {"seed": 0}]}
+    assert "| Δ rank-1 |" in format_table(study, mixed).splitlines()[0]
+
+
 def test_finished_runs_are_not_run_again(tmp_path, monkeypatch):
     study = load_study(write(tmp_path, STUDY))
     for s in (0, 1):

@@ -3,16 +3,16 @@
 
 Usage: python tools/bench_large.py [--gallery 1000000] [--queries 1000] [--dim 512] [--noise 0.5]
        [--metric cosine] [--chunk 64] [--nlist 4096] [--train-size 100000] [--nprobe 16 64 256]
-       [--hnsw-gallery 200000] [--hnsw-m 16] [--ef-search 64 128 256] [--kinds ivf hnsw] [--out FILE.md]
+       [--hnsw-gallery N] [--hnsw-m 16] [--ef-search 64 128 256] [--kinds ivf hnsw] [--out FILE.md]
 
 Synthetic float32 features (``make_features``): G // 5 identities in a 32-d latent space mapped to
 512-d, tracklets their centre plus noise, 6 cameras. Measures, in this one process:
 ``evaluate_features_chunked`` (time, peak RSS above its inputs against ``memory_bound``), exact
 top-10 by chunked matmul (``exact_topk``, ``--chunk`` queries at a time: the ground truth), then
 each FAISS index of the search tool (``build_faiss_index``): build time, memory, recall@1/10
-against exact search for the queries (``found_fraction``), queries/s. HNSW is built on the first
-``--hnsw-gallery`` rows (its build is the one step that does not fit a 1M gallery into minutes
-on 2 cores). Peak RSS is ``VmHWM`` after resetting it (``/proc/self/clear_refs``), with glibc
+against exact search for the queries (``found_fraction``), queries/s. ``--hnsw-gallery N`` builds
+HNSW on the first N rows only (its build is the longest step: ~8 minutes at 1M on 2 cores; the
+whole run takes ~13). Peak RSS is ``VmHWM`` after resetting it (``/proc/self/clear_refs``), with glibc
 returning freed blocks of 64 kB or more; memory is the RSS growth. Details: docs/bench_large.md.
 """
 
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nlist", type=int, default=4096)
     parser.add_argument("--train-size", type=int, default=100_000, help="IVF k-means sample")
     parser.add_argument("--nprobe", type=int, nargs="+", default=[16, 64, 256])
-    parser.add_argument("--hnsw-gallery", type=int, default=200_000, help="HNSW on the first N rows (0: skip)")
+    parser.add_argument("--hnsw-gallery", type=int, default=0, help="HNSW on the first N rows (0: all)")
     parser.add_argument("--hnsw-m", type=int, default=16)
     parser.add_argument("--ef-search", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--out", type=Path, help="also write the report here")
@@ -202,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += bench_index("ivf", data["qf"], data["gf"], exact, args.metric, args.nprobe, nlist=args.nlist,
                             train_size=args.train_size)
         print(f"ivf built in {rows[-1]['build']:.0f} s; load {os.getloadavg()[0]:.1f}", flush=True)
-    if "hnsw" in args.kinds and args.hnsw_gallery:
-        sub = data["gf"][:args.hnsw_gallery]
+    if "hnsw" in args.kinds:
+        sub = data["gf"][:args.hnsw_gallery or None]
         sub_exact = exact if len(sub) == len(data["gf"]) else bench_exact(data["qf"], sub, args.metric, args.chunk)
         rows += bench_index("hnsw", data["qf"], sub, sub_exact, args.metric, args.ef_search, hnsw_m=args.hnsw_m)
         print(f"hnsw built in {rows[-1]['build']:.0f} s; load {os.getloadavg()[0]:.1f}", flush=True)

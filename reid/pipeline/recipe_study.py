@@ -106,6 +106,10 @@ def load_study(path: str | Path) -> Study:
     return study
 
 
+#: Keys a retrieval run's plain results add to rank-1 (= Recall@1) and mAP.
+RETRIEVAL_EXTRA = ("recall2", "recall4", "recall8", "NMI")
+
+
 def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
 
@@ -120,6 +124,9 @@ def read_run(run_dir: Path) -> dict | None:
     for setting, key in (("plain", ""), ("re-ranked", "rr_")):
         if setting in res:
             out[f"{key}rank1"], out[f"{key}mAP"] = res[setting]["rank1"], res[setting]["mAP"]
+    for extra in RETRIEVAL_EXTRA:  # image-retrieval runs: Recall@K and NMI
+        if extra in res.get("plain", {}):
+            out[extra] = res["plain"][extra]
     out["s_per_it"] = m.get("training", {}).get("seconds_per_iteration", float("nan"))
     return out
 
@@ -157,8 +164,29 @@ def _stat(values: list[float]) -> str:
     return f"{v.mean():.1f} ± {v.std():.1f}" if len(v) > 1 else f"{v.mean():.1f}"
 
 
+def format_retrieval_table(study: Study, results: dict[str, list[dict]]) -> str:
+    """Markdown for image-retrieval rows: Recall@1/2/4/8, mAP and NMI, mean ± std over the seeds."""
+    keys = ["rank1", *RETRIEVAL_EXTRA[:3], "mAP", "NMI"]
+    lines = ["| row | changes | R@1 | R@2 | R@4 | R@8 | mAP | NMI | s/it | seeds |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for row in study.rows:
+        runs = results.get(row.name)
+        if not runs:
+            continue
+        cells = [_stat([r[k] for r in runs]) for k in keys]
+        changes = "; ".join(f"`{s}`" for s in row.set) or "(base)"
+        lines.append(f"| {row.name} | {changes} | {' | '.join(cells)} | "
+                     f"{np.mean([r['s_per_it'] for r in runs]):.2f} | {','.join(str(r['seed']) for r in runs)} |")
+    return "\n".join(lines) + "\n"
+
+
 def format_table(study: Study, results: dict[str, list[dict]]) -> str:
-    """Markdown: one line a row with mean ± std over its seeds and the rank-1 change from its parent."""
+    """Markdown: one line a row with mean ± std over its seeds and the rank-1 change from its parent.
+
+    Retrieval runs (every run has Recall@K and NMI) get ``format_retrieval_table`` instead."""
+    done = [r for runs in results.values() for r in runs]
+    if done and all(all(k in r for k in RETRIEVAL_EXTRA) for r in done):
+        return format_retrieval_table(study, results)
     head = ("| row | changes from parent | rank-1 | mAP | Δ rank-1 | Δ mAP | re-ranked rank-1 / mAP | s/it | seeds |\n"
             "|---|---|---:|---:|---:|---:|---:|---:|---|\n")
     lines = []
