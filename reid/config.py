@@ -141,6 +141,7 @@ class TripletTerm:
     name: str = "triplet"
     weight: float = 1.0
     margin: float = 0.3
+    soft: bool = False  # soft margin log(1 + exp(d_ap - d_an)); margin unused
 
 
 @dataclass

@@ -67,6 +67,29 @@ def test_triplet_matches_loop_and_gradcheck(seed: int) -> None:
     assert torch.autograd.gradcheck(lambda t: loss(t, labels, centres), (x.clone().requires_grad_(True),))
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_soft_margin_triplet_matches_loop_and_gradcheck(seed: int) -> None:
+    x, labels, centres, _ = _random(seed)
+    loss = BatchHardTripletLoss(soft=True)
+    want = batch_hard_triplet_loop(x.tolist(), labels.tolist(), 0.3, soft=True)
+    assert loss(x, labels, centres).item() == pytest.approx(want, rel=1e-12)
+    assert want != pytest.approx(batch_hard_triplet_loop(x.tolist(), labels.tolist(), 0.3))
+    assert torch.autograd.gradcheck(lambda t: loss(t, labels, centres), (x.clone().requires_grad_(True),))
+
+
+def test_soft_margin_triplet_pushes_a_collapsed_batch_apart() -> None:
+    # every embedding at one point: the hinge's loss is the margin with no useful direction left,
+    # the soft margin is log 2 and still has a gradient separating the classes
+    x = (torch.ones(4, 3, dtype=F64) + 1e-4 * torch.randn(4, 3, dtype=F64)).requires_grad_(True)
+    labels = torch.tensor([0, 0, 1, 1])
+    out = BatchHardTripletLoss(soft=True)(x, labels)
+    assert out.item() == pytest.approx(math.log(2.0), abs=1e-3)
+    out.backward()
+    assert x.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="soft must be true or false"):
+        BatchHardTripletLoss(soft="yes")
+
+
 def test_triplet_without_valid_anchor_is_zero() -> None:
     x = torch.randn(3, 4, requires_grad=True)
     out = BatchHardTripletLoss()(x, torch.tensor([0, 1, 2]), None)

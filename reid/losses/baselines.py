@@ -61,15 +61,22 @@ class BatchHardTripletLoss(LossTerm):
     distance clamped at 1e-12). For each anchor: hardest positive = farthest sample with its label
     (itself excluded), hardest negative = closest sample with another label;
     ``L = mean over anchors having both of max(0, margin + d_ap - d_an)``; 0 if no anchor has both.
+    ``soft=True``: Hermans et al.'s soft margin ``log(1 + exp(d_ap - d_an))`` instead of the hinge
+    (``margin`` unused). It never reaches zero, and it keeps pushing when every embedding sits at
+    one point, where the hinge's gradient pulls them there: the hinge form can collapse from a
+    random init (docs/retrieval_study.md), the soft one is the usual remedy.
     """
 
-    def __init__(self, margin: float = 0.3) -> None:
+    def __init__(self, margin: float = 0.3, soft: bool = False) -> None:
         super().__init__()
         _check_number("BatchHardTripletLoss", "margin", margin, low=0.0)
+        if not isinstance(soft, bool):
+            raise ValueError(f"BatchHardTripletLoss: soft must be true or false, got {soft!r}")
         self.margin = float(margin)
+        self.soft = soft
 
     def extra_repr(self) -> str:
-        return f"margin={self.margin}"
+        return "soft margin" if self.soft else f"margin={self.margin}"
 
     def forward(self, embeddings: Tensor, labels: Tensor, centres: Tensor | None = None,
                 bias: Tensor | None = None) -> Tensor:
@@ -85,7 +92,10 @@ class BatchHardTripletLoss(LossTerm):
         d_ap = torch.where(pos_mask, dist, torch.full_like(dist, -1.0)).amax(dim=1)
         d_an = torch.where(neg_mask, dist, torch.full_like(dist, float("inf"))).amin(dim=1)
         valid = pos_mask.any(dim=1) & neg_mask.any(dim=1)
-        hinge = (self.margin + d_ap - d_an).clamp_min(0.0)
+        if self.soft:
+            hinge = F.softplus(d_ap - d_an)
+        else:
+            hinge = (self.margin + d_ap - d_an).clamp_min(0.0)
         hinge = torch.where(valid, hinge, torch.zeros_like(hinge))
         return hinge.sum() / valid.sum().clamp_min(1)
 

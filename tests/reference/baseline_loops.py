@@ -28,14 +28,16 @@ def contrastive_loop(x: list[list[float]], labels: list[int], alpha: float) -> f
     return (sum(pos) / len(pos) if pos else 0.0) + (sum(neg) / len(neg) if neg else 0.0)
 
 
-def batch_hard_triplet_loop(x: list[list[float]], labels: list[int], margin: float) -> float:
-    """Hermans et al.: per anchor, farthest positive and closest negative on raw embeddings."""
+def batch_hard_triplet_loop(x: list[list[float]], labels: list[int], margin: float, soft: bool = False) -> float:
+    """Hermans et al.: per anchor, farthest positive and closest negative on raw embeddings;
+    hinge ``max(0, margin + ap - an)`` or, soft, ``log(1 + exp(ap - an))``."""
     terms = []
     for a in range(len(x)):
         pos = [_dist(x[a], x[p]) for p in range(len(x)) if p != a and labels[p] == labels[a]]
         neg = [_dist(x[a], x[n]) for n in range(len(x)) if labels[n] != labels[a]]
         if pos and neg:
-            terms.append(max(0.0, margin + max(pos) - min(neg)))
+            gap = max(pos) - min(neg)
+            terms.append(math.log1p(math.exp(gap)) if soft else max(0.0, margin + gap))
     return sum(terms) / len(terms) if terms else 0.0
 
 
