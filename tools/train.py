@@ -10,9 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-import torch.distributed
-
-from reid.engine.distributed import init_distributed, quiet_other_ranks
+from reid.engine.distributed import init_distributed, quiet_other_ranks, shutdown_distributed
 from reid.pipeline.cli import base_parser, parse, run_main
 from reid.pipeline.evaluation import evaluate_model_full
 from reid.pipeline.reporting import mean_attention, protocol_notes, report_sections
@@ -34,15 +32,16 @@ def main(argv=None):
         cfg.train.resume = ""
     dist = init_distributed(cfg.device, cfg.train.dist_backend)
     quiet_other_ranks(dist)
+    clean = False
     try:
         if not dist.is_main:
             train_and_report(cfg, args, dist)
-            return
-        with RunLock(cfg.output_dir), run_log(Path(cfg.output_dir) / "log.txt"):
-            train_and_report(cfg, args, dist)
+        else:
+            with RunLock(cfg.output_dir), run_log(Path(cfg.output_dir) / "log.txt"):
+                train_and_report(cfg, args, dist)
+        clean = True
     finally:
-        if dist.enabled and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        shutdown_distributed(dist, clean)
 
 
 def train_and_report(cfg, args, dist):

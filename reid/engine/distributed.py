@@ -10,6 +10,7 @@ gradient of the one-process run on the global batch (tests/test_distributed.py c
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from reid.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DistContext", "GlobalBatchNorm", "convert_global_bn", "gather_rows", "gather_with_grad", "init_distributed",
+__all__ = ["DistContext", "GlobalBatchNorm", "convert_global_bn", "gather_rows", "gather_with_grad", "init_distributed", "shutdown_distributed",
            "share_of"]
 
 
@@ -111,6 +112,24 @@ def init_distributed(device: str = "auto", backend: str = "auto", timeout_s: flo
         torch.cuda.set_device(local)
     dist.init_process_group(backend=backend, rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s))
     return DistContext(rank, world, local, backend)
+
+
+def shutdown_distributed(ctx: DistContext, clean: bool = True) -> None:
+    """Leave the process group so that every rank exits cleanly.
+
+    On a clean finish the ranks first meet at a barrier (a rank that returned early, such as a
+    non-writing rank after evaluation, waits for rank 0's report), then unreferenced DDP reducers
+    and their pending gloo work are collected while the interpreter is fully alive: otherwise gloo's
+    worker threads can release tensors during interpreter shutdown and abort the process (SIGABRT,
+    "terminate called without an active exception"), failing a run that had succeeded. After an
+    error no barrier is attempted (the other ranks may never arrive); torchrun stops them.
+    """
+    if not ctx.enabled or not dist.is_initialized():
+        return
+    if clean:
+        dist.barrier()
+    gc.collect()
+    dist.destroy_process_group()
 
 
 def share_of(batch_size: int, ctx: DistContext) -> slice:
