@@ -127,3 +127,24 @@ def test_table_only_reads_finished_runs(tmp_path, capsys):
     table = (tmp_path / "table.md").read_text()
     assert "| base |" in table and "| 40.0 | 50.0 |" in table and "| + frame |" in table and "| 1 |" in table
     assert table in capsys.readouterr().out
+
+
+def test_a_seed_override_keeps_every_finished_seed_in_the_table(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("recipe_tool", Path(__file__).parents[1] / "tools" / "recipe_study.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    path = write(tmp_path, STUDY)
+    for name in ("base", "frame"):
+        fake_run(tmp_path / "out" / name / "seed0", 40.0, 50.0)
+        fake_run(tmp_path / "out" / name / "seed1", 44.0, 54.0)
+    fake_run(tmp_path / "out" / "base" / "seed2", 48.0, 58.0)  # a seed outside the study's list, run on request
+    tool.main(["--study", str(path), "--out", str(tmp_path / "out"), "--seeds", "2", "--rows", "base",
+               "--report", str(tmp_path / "table.md")])
+    table = (tmp_path / "table.md").read_text()
+    base = next(line for line in table.splitlines() if line.startswith("| base |"))
+    frame = next(line for line in table.splitlines() if line.startswith("| + frame |"))
+    assert "44.0 ± 3.3" in base and base.rstrip().endswith("| 0,1,2 |")
+    assert "42.0 ± 2.0" in frame and frame.rstrip().endswith("| 0,1 |")

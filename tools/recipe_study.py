@@ -33,15 +33,19 @@ def main(argv=None):
     for name in names:
         study.row(name)  # unknown names fail before anything runs
     out = Path(args.out)
+    tabulated = sorted(set(study.seeds) | set(seeds))  # rows not run now keep every seed they have
     results = {}
     for row in study.rows:
         if args.table_only or row.name not in names:
-            found = [{"seed": s, **r} for s in seeds if (r := read_run(out / slug(row.name) / f"seed{s}")) is not None]
+            found = [{"seed": s, **r} for s in tabulated if (r := read_run(out / slug(row.name) / f"seed{s}")) is not None]
             if found:
                 results[row.name] = found
             continue
         try:
             results[row.name] = run_row(study, row.name, out, seeds, args.threads)
+            results[row.name] += [{"seed": s, **r} for s in tabulated if s not in seeds
+                                  and (r := read_run(out / slug(row.name) / f"seed{s}")) is not None]
+            results[row.name].sort(key=lambda r: r["seed"])
         except RuntimeError as exc:
             raise ReIDError(str(exc)) from None
         if args.report:
