@@ -45,6 +45,7 @@ class DataConfig:
     crop_box: str = "none"  # none | bbox: image-retrieval sets (cub, cars196) cropped to their bounding boxes
     pad_crop: int = 10  # pixels of padding for the pad crop; 0 disables it
     random_erasing: float = 0.0  # probability per clip (per frame with augment_per_frame)
+    color_jitter: float = 0.0  # brightness/contrast/saturation factors in [1 - x, 1 + x] per clip; 0: off
     augment_per_frame: bool = False  # draw flip/crop/erasing for each frame instead of once per clip
 
 

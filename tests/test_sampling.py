@@ -160,3 +160,39 @@ def test_tracklet_epochs_use_every_tracklet_once_and_resume_exactly():
 def test_unknown_epoch_is_a_config_error():
     with pytest.raises(ConfigError, match="data.epoch"):
         IdentityBatchSampler([0, 1], num_identities=2, num_instances=1, epoch="frames")
+
+
+@pytest.mark.parametrize("factors", [(1.0, 1.0, 1.0), (1.3, 0.7, 1.4), (0.6, 1.35, 0.65), (1.5, 1.5, 0.0)])
+def test_colour_jitter_equals_torchvision(factors):
+    import torchvision.transforms.functional as TF
+
+    from reid.data.transforms import jitter_colours
+
+    frames = np.random.default_rng(1).random((3, 20, 12, 3), dtype=np.float32)
+    ours = jitter_colours(frames, *factors)
+    ref = torch.from_numpy(frames).permute(0, 3, 1, 2)  # torchvision: (..., 3, H, W) floats in [0, 1]
+    ref = torch.stack([TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(f, factors[0]), factors[1]),
+                                            factors[2]) for f in ref])
+    np.testing.assert_allclose(ours, ref.permute(0, 2, 3, 1).numpy(), atol=2e-6)
+    assert ours.dtype == np.float32 and ours.min() >= 0.0 and ours.max() <= 1.0
+
+
+def test_colour_jitter_is_drawn_once_per_clip_and_changes_colours():
+    frame = _ramp()
+    plain = ClipTransform(32, 16, train=True, flip=False, crop="none", per_frame=True)
+    jitter = ClipTransform(32, 16, train=True, flip=False, crop="none", per_frame=True, color_jitter=0.4)
+    for seed in range(10):
+        a = plain([frame] * 3, np.random.default_rng(seed))
+        b = jitter([frame] * 3, np.random.default_rng(seed))
+        assert not torch.allclose(a, b)  # the colours moved
+        assert torch.equal(b[0], b[1]) and torch.equal(b[0], b[2])  # one draw for the clip, even per frame
+    # off, the random stream is untouched: the same draws as before the option existed
+    off = ClipTransform(32, 16, train=True, flip=True, crop="zoom", color_jitter=0.0)
+    ref = ClipTransform(32, 16, train=True, flip=True, crop="zoom")
+    assert torch.equal(off([frame], np.random.default_rng(5)), ref([frame], np.random.default_rng(5)))
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, 2.0])
+def test_colour_jitter_out_of_range_is_a_config_error(value):
+    with pytest.raises(ConfigError, match="data.color_jitter"):
+        ClipTransform(32, 16, color_jitter=value)

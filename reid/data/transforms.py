@@ -29,6 +29,12 @@ class ClipTransform:
             ``none``.
         pad_crop: padding of the ``pad`` crop (0 disables it).
         random_erasing: probability of erasing one random rectangle.
+        color_jitter: strength s of a photometric jitter drawn once for every training clip
+            (also with ``per_frame``: a camera's colours hold over a tracklet):
+            brightness, contrast and saturation factors each uniform in [1 - s, 1 + s], applied
+            in that order and clamped to [0, 1] after each step, as torchvision's ColorJitter
+            (without hue) does; 0 disables it. Cameras that render colours differently are
+            the usual reason to use it.
         per_frame: draw flip, crop and erasing independently for every frame (as image
             pipelines applied to video do); False: one draw for the whole clip.
         resize: 0: frames are resized to height x width. > 0: the shorter side is resized to
@@ -46,8 +52,12 @@ class ClipTransform:
     crop: str = "pad"
     per_frame: bool = False
     resize: int = 0
+    color_jitter: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.color_jitter < 1.0:
+            raise ConfigError(f"data.color_jitter: {self.color_jitter} is out of range; expected 0 <= value < 1 "
+                              "(factors are drawn from [1 - value, 1 + value])")
         if self.crop not in CROPS:
             raise ConfigError(f"data.crop: unknown crop {self.crop!r}; valid: {', '.join(CROPS)}")
         if self.resize and self.resize < max(self.height, self.width):
@@ -71,6 +81,9 @@ class ClipTransform:
                 clip = np.stack([self._augment(frame[None], rng)[0] for frame in clip])
             else:
                 clip = self._augment(clip, rng)
+            if self.color_jitter > 0:  # once per clip even with per_frame: a camera's colours hold over a tracklet
+                s = self.color_jitter
+                clip = jitter_colours(clip, *rng.uniform(1.0 - s, 1.0 + s, size=3))
         clip = (clip - IMAGENET_MEAN) / IMAGENET_STD
         return torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)))
 
@@ -115,3 +128,16 @@ class ClipTransform:
             clip = clip.copy()
             clip[:, y : y + h, x : x + w] = rng.random(3, dtype=np.float32)
         return clip
+
+
+def jitter_colours(clip: np.ndarray, brightness: float, contrast: float, saturation: float) -> np.ndarray:
+    """Brightness, contrast, saturation factors on float RGB frames in [0, 1], shape (T, H, W, 3).
+
+    Contrast blends each frame with the mean of its grey image, saturation each pixel with its
+    grey value (ITU-R 601 weights, as torchvision); every step is clamped to [0, 1]."""
+    grey_weights = np.array([0.2989, 0.587, 0.114], dtype=np.float32)
+    clip = np.clip(clip * np.float32(brightness), 0.0, 1.0)
+    mean = (clip @ grey_weights).mean(axis=(1, 2))[:, None, None, None]
+    clip = np.clip(np.float32(contrast) * clip + np.float32(1.0 - contrast) * mean, 0.0, 1.0)
+    grey = (clip @ grey_weights)[..., None]
+    return np.clip(np.float32(saturation) * clip + np.float32(1.0 - saturation) * grey, 0.0, 1.0).astype(np.float32)

@@ -122,7 +122,7 @@ def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int 
     d = cfg.data
     transform = ClipTransform(d.height, d.width, train=True, flip=d.flip, pad_crop=d.pad_crop,
                               random_erasing=d.random_erasing, crop=d.crop, per_frame=d.augment_per_frame,
-                              resize=d.resize)
+                              resize=d.resize, color_jitter=d.color_jitter)
     clips = TrainClips(dataset.train, seq_len=d.seq_len, sampling=d.sampling, transform=transform, seed=cfg.seed)
     sampler = IdentityBatchSampler([t.pid for t in dataset.train], num_identities=d.num_identities,
                                    num_instances=d.num_instances, seed=cfg.seed, num_batches=cfg.train.iterations,
