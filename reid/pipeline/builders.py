@@ -116,9 +116,10 @@ def load_data(cfg: Config) -> VideoReIDDataset:
 
 
 def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int = 0, rank: int = 0,
-                       world_size: int = 1) -> DataLoader:
+                       world_size: int = 1, pin_memory: bool | None = None) -> DataLoader:
     """The identity-balanced training stream from ``start_batch`` on; ``rank`` of ``world_size``
-    gets its share of every global batch."""
+    gets its share of every global batch. ``pin_memory``: page-locked batches, for a CUDA device
+    (default: whenever CUDA exists)."""
     d = cfg.data
     transform = ClipTransform(d.height, d.width, train=True, flip=d.flip, pad_crop=d.pad_crop,
                               random_erasing=d.random_erasing, crop=d.crop, per_frame=d.augment_per_frame,
@@ -129,7 +130,8 @@ def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int 
                                    epoch=d.epoch, rank=rank, world_size=world_size)
     sampler.start_batch = start_batch
     return DataLoader(clips, batch_sampler=sampler, num_workers=d.workers,
-                      persistent_workers=False, pin_memory=torch.cuda.is_available())
+                      persistent_workers=False,
+                      pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory)
 
 
 def build_model_for(cfg: Config, num_classes: int) -> tuple[ReIDNet, str]:

@@ -192,7 +192,7 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
                            "(raise train.iterations to train on, or use --force-new to start over)",
                            found[0], trainer.state.iteration, cfg.train.iterations)
     loader = build_train_loader(cfg, dataset, start_batch=trainer.sampler_position, rank=dist.rank,
-                                world_size=dist.world_size)
+                                world_size=dist.world_size, pin_memory=device.type == "cuda")
     state = trainer.train(iter(loader))
     broadcast_buffers(model, dist)  # the model every rank returns is rank 0's, the one saved
     for name, term in criterion.terms.items():
