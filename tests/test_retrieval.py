@@ -465,3 +465,77 @@ def test_end_to_end_lpw_fixture(tmp_path: Path) -> None:
     results = _train("lpw_osm_caa.yaml", tmp_path / "data", tmp_path / "run", "data.height=32", "data.width=16",
                      "data.seq_len=2", "data.test_seq_len=2", "data.test_max_frames=4", "eval.visualise=0")
     assert {"plain", "re-ranked"} <= set(results) and "rank1" in results["plain"] and "recall1" not in results["plain"]
+
+
+# ---------------------------------------------------------------- review cases: values that parse as numbers
+# but are not usable, and layouts the evaluation cannot serve, are one-line errors at load time
+@pytest.mark.parametrize("case, match", [
+    ("nan box", r"bounding_boxes\.txt: line \d+: box 'nan 2\.0 10\.0 8\.0' is not four finite numbers"),
+    ("inf box", r"bounding_boxes\.txt: line \d+: box '1\.0 2\.0 inf 8\.0' is not four finite numbers"),
+    ("superscript id", r"classes\.txt: line 1 '\u00b2 .*' does not parse"),
+    ("id written twice", r"images\.txt: line 13: id 01 appears twice"),
+    ("box empty once clamped", r"bounding_boxes\.txt: image id 3: bounding box x -2\.\.-1, y 2\.\.10 is empty or "
+                               r"outside"),
+])
+def test_cub_numbers_that_do_not_serve(cub: Path, case: str, match: str) -> None:
+    boxes = cub / "bounding_boxes.txt"
+    if case == "nan box":
+        boxes.write_text(boxes.read_text().replace("3 1.0 2.0 10.0 8.0", "3 nan 2.0 10.0 8.0"))
+    elif case == "inf box":
+        boxes.write_text(boxes.read_text().replace("3 1.0 2.0 10.0 8.0", "3 1.0 2.0 inf 8.0"))
+    elif case == "superscript id":
+        lines = (cub / "classes.txt").read_text().splitlines()
+        lines[0] = "\u00b2 " + lines[0].split(maxsplit=1)[1]
+        (cub / "classes.txt").write_text("\n".join(lines) + "\n")
+    elif case == "id written twice":  # 1 and 01 are the same id
+        first = (cub / "images.txt").read_text().splitlines()[0].split()[1]
+        with open(cub / "images.txt", "a") as f:
+            f.write(f"01 {first}\n")
+    elif case == "box empty once clamped":  # within the 2-pixel tolerance, but nothing of it is in the image
+        boxes.write_text(boxes.read_text().replace("3 1.0 2.0 10.0 8.0", "3 -2.0 2.0 1.0 8.0"))
+    with pytest.raises(DatasetError, match=match):
+        load_dataset("cub", cub, crop_box="bbox", cache=False)
+
+
+def test_cars_nan_box_is_one_line(cars: Path) -> None:
+    records = list(CARS_RECORDS)
+    write_cars_mat(cars / "cars_annos.mat", records)
+    import scipy.io
+
+    mat = scipy.io.loadmat(str(cars / "cars_annos.mat"))
+    mat["annotations"][0, 1]["bbox_x2"] = np.array([[np.nan]])
+    scipy.io.savemat(str(cars / "cars_annos.mat"), {k: v for k, v in mat.items() if not k.startswith("__")})
+    with pytest.raises(DatasetError, match=r"annotations\(2\): field bbox_x2 is nan; expected an integer"):
+        load_dataset("cars196", cars, crop_box="bbox", cache=False)
+
+
+def test_lpw_counts_what_it_does_not_read(tmp_path: Path) -> None:
+    root = make_lpw(tmp_path) / "pep_256x128"
+    (root / "scen4" / "view1" / "1").mkdir(parents=True)
+    (root / "scen1" / "notes.txt").write_text("x")
+    (root / "scen1" / "view2" / "notes.txt").write_text("x")
+    (root / "scen2" / "view1" / ".hidden").write_text("x")  # hidden entries are not data
+    ds = load_dataset("lpw", tmp_path, cache=False)
+    assert ds.skipped == {"entries beside scen1-3 in pep_256x128 (not read)": 1,
+                          "files beside view folders (not read)": 1, "files beside person folders (not read)": 1}
+
+
+def test_retrieval_test_part_needs_two_classes(tmp_path: Path) -> None:
+    from reid.pipeline.builders import load_data
+
+    for name in ("a", "b"):  # two class folders: one trains, one class is left to test
+        for n in range(3):
+            write_image(tmp_path / "two" / name / f"{n}.jpg", 8, 8)
+    cfg = load_config(REPO / "configs" / "cub_osm_caa.yaml",
+                      ["data.name=images", f"data.root={tmp_path / 'two'}", "data.cache=false"])
+    with pytest.raises(DatasetError, match=r"the test part has 3 image\(s\) of 1 class\(es\); leave-one-out "
+                                           r"retrieval and its NMI need at least 2 test classes"):
+        load_data(cfg)
+
+
+def test_splits_are_refused_for_retrieval_sets() -> None:
+    from reid.pipeline.testing import run_test_splits
+
+    cfg = load_config(REPO / "configs" / "cub_osm_caa.yaml", [])
+    with pytest.raises(ConfigError, match="--splits: cub is an image-retrieval set with one split"):
+        run_test_splits(cfg, "unused.pt", [0, 1])

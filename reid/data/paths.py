@@ -8,6 +8,12 @@ from pathlib import Path
 from reid.errors import DatasetError
 
 
+def is_id(text: str) -> bool:
+    """True for a non-empty run of ASCII digits (``str.isdigit`` also accepts characters such as
+    superscripts that ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def resolve_dataset_dir(root: str | os.PathLike, folder: str, marker: str) -> Path:
     """Find a dataset's own folder.
 

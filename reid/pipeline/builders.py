@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from reid.config import Config, check_choice
 from reid.data import BOX_DATASETS, RETRIEVAL_DATASETS, VideoReIDDataset, load_dataset
-from reid.errors import ConfigError
+from reid.errors import ConfigError, DatasetError
 from reid.data.clip_dataset import TrainClips
 from reid.data.datasets.image_sets import CROP_BOX
 from reid.data.identity_sampler import IdentityBatchSampler
@@ -111,6 +111,11 @@ def load_data(cfg: Config) -> VideoReIDDataset:
                            **({"packed": True} if cfg.data.packed else {}),
                            **({} if cfg.data.cache else {"cache": False}),
                            **({"crop_box": cfg.data.crop_box} if cfg.data.crop_box != "none" else {}))
+    test_classes = len({t.pid for t in dataset.query})
+    if cfg.eval.protocol == "retrieval" and dataset.query and (test_classes < 2 or len(dataset.query) < 2):
+        raise DatasetError(f"{cfg.data.name} at {cfg.data.root}: the test part has {len(dataset.query)} image(s) of "
+                           f"{test_classes} class(es); leave-one-out retrieval and its NMI need at least 2 test "
+                           "classes (or no test part at all, to train only)")
     dataset.log_summary()
     return dataset
 

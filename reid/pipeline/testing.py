@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from reid.config import Config
 import numpy as np
 
+from reid.config import Config
+from reid.errors import ConfigError
 from reid.eval.html_report import Figure, Section, Table, write_pages
 from reid.eval.plots import plot_cmc
 from reid.eval.report import write_json, write_report, write_text
@@ -56,6 +57,9 @@ def run_test_splits(cfg: Config, checkpoint_pattern: str, splits: list[int]) -> 
         ``{setting: markdown table}`` for ``plain`` and (with re-ranking on) ``re-ranked``; the
         tables and a JSON summary are also written to ``output_dir``.
     """
+    if cfg.eval.protocol == "retrieval":
+        raise ConfigError(f"--splits: {cfg.data.name} is an image-retrieval set with one split (its Recall@K and "
+                          "NMI come from one evaluation); run tools/test.py without --splits")
     per_setting: dict[str, list] = {}
     for split in splits:
         split_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, split_id=split))

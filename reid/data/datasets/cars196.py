@@ -54,8 +54,9 @@ def _value(cell: object, field: str, where: str, *, text: bool = False) -> str |
         if not isinstance(value, str):
             raise DatasetError(f"{where}: field {field} is {value!r}; expected a string path")
         return value
-    if not np.issubdtype(type(value), np.number) or value != round(float(value)):
-        raise DatasetError(f"{where}: field {field} is {value!r}; expected an integer")
+    if (not np.issubdtype(type(value), np.number) or not np.isfinite(value)
+            or value != round(float(value))):
+        raise DatasetError(f"{where}: field {field} is {value}; expected an integer")
     return int(value)
 
 

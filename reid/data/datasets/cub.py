@@ -17,12 +17,13 @@ for how images become one-frame tracklets. ``bounding_boxes.txt`` is read only w
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
 from reid.data.datasets.image_sets import (FileChecker, ImageItem, check_crop_box, image_size, pixel_box,
                                            retrieval_dataset, split_classes)
-from reid.data.paths import resolve_dataset_dir, safe_join
+from reid.data.paths import is_id, resolve_dataset_dir, safe_join
 from reid.data.tracklet import VideoReIDDataset
 from reid.errors import DatasetError
 
@@ -53,11 +54,11 @@ def _read_table(path: Path, columns: int, expected: str, *, rest_is_text: bool =
         if not line.strip():
             continue
         parts = line.split(maxsplit=columns - 1) if rest_is_text else line.split()
-        if len(parts) != columns or not parts[0].isdigit():
+        if len(parts) != columns or not is_id(parts[0]):
             raise DatasetError(f"{path}: line {number} {line.strip()!r} does not parse; expected '{expected}'")
-        if parts[0] in seen:
+        if int(parts[0]) in seen:
             raise DatasetError(f"{path}: line {number}: id {parts[0]} appears twice; expected distinct ids")
-        seen.add(parts[0])
+        seen.add(int(parts[0]))
         rows.append((number, parts))
     if not rows:
         raise DatasetError(f"{path} is empty; expected lines '{expected}'")
@@ -80,7 +81,7 @@ def _read_labels(data_dir: Path, image_ids: dict[int, int], num_classes: int) ->
     labels = {}
     for number, parts in _read_table(path, 2, "<image_id> <class_id>"):
         image_id = int(parts[0])
-        if not parts[1].isdigit() or not 1 <= int(parts[1]) <= num_classes:
+        if not is_id(parts[1]) or not 1 <= int(parts[1]) <= num_classes:
             raise DatasetError(f"{path}: line {number}: class id {parts[1]!r} out of range; expected "
                                f"1..{num_classes} (the ids of classes.txt)")
         if image_id not in image_ids:
@@ -99,8 +100,10 @@ def _read_boxes(data_dir: Path, image_ids: dict[int, int]) -> dict[int, tuple[fl
     for number, parts in _read_table(path, 5, "<image_id> <x> <y> <width> <height>"):
         try:
             x, y, w, h = (float(v) for v in parts[1:])
+            if not all(math.isfinite(v) for v in (x, y, w, h)):
+                raise ValueError("not finite")
         except ValueError:
-            raise DatasetError(f"{path}: line {number}: box {' '.join(parts[1:])!r} is not four numbers; "
+            raise DatasetError(f"{path}: line {number}: box {' '.join(parts[1:])!r} is not four finite numbers; "
                                "expected '<image_id> <x> <y> <width> <height>'") from None
         if int(parts[0]) not in image_ids:
             raise DatasetError(f"{path}: line {number}: image id {parts[0]} is not in images.txt")

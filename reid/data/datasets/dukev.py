@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from reid.data.datasets.folder import list_dirs, list_frames, relabel
-from reid.data.paths import resolve_dataset_dir
+from reid.data.paths import is_id, resolve_dataset_dir
 from reid.data.tracklet import Tracklet, VideoReIDDataset
 from reid.errors import DatasetError
 
@@ -63,10 +63,10 @@ def read_duke_split(split_dir: Path, skipped: Counter) -> list[Tracklet]:
     """
     tracklets = []
     for pid_name in list_dirs(split_dir):
-        if not pid_name.isdigit():
+        if not is_id(pid_name):
             raise DatasetError(f"{split_dir / pid_name}: person folder name does not parse; expected digits (PPPP)")
         for tdir in list_dirs(split_dir / pid_name):
-            if not tdir.isdigit():
+            if not is_id(tdir):
                 raise DatasetError(
                     f"{split_dir / pid_name / tdir}: tracklet folder name does not parse; expected digits (TTTT)"
                 )

@@ -24,6 +24,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from reid.data.paths import is_id
 from reid.data.tracklet import Tracklet, VideoReIDDataset
 from reid.errors import DatasetError
 
@@ -38,7 +39,7 @@ _TRACKLET_DIR = re.compile(r"^(\d+)_(\d+)$")
 def natural_key(name: str) -> tuple:
     """Sort key comparing the digit groups of ``name`` as numbers: ``f9`` < ``f10`` < ``f100``."""
     parts = _DIGITS.split(name)
-    return tuple((0, int(p), p) if p.isdigit() else (1, 0, p) for p in parts if p)
+    return tuple((0, int(p), p) if is_id(p) else (1, 0, p) for p in parts if p)
 
 
 def list_dirs(path: Path) -> list[str]:
@@ -74,7 +75,7 @@ def list_frames(
 
 
 def _parse_int_dir(name: str, where: Path, what: str) -> int:
-    if not name.isdigit():
+    if not is_id(name):
         raise DatasetError(f"{where / name}: folder name {name!r} is not a {what} (expected digits only)")
     return int(name)
 

@@ -81,14 +81,19 @@ def pixel_box(edges: tuple[float, float, float, float], size: tuple[int, int], p
     """
     x1, y1, x2, y2 = edges
     w, h = size
-    box = (math.floor(x1), math.floor(y1), math.ceil(x2), math.ceil(y2))
     t = BOX_TOLERANCE
-    if not (x1 < x2 and y1 < y2 and box[0] >= -t and box[1] >= -t and box[2] <= w + t and box[3] <= h + t):
+    ok = all(math.isfinite(v) for v in edges) and x1 < x2 and y1 < y2
+    if ok:
+        box = (math.floor(x1), math.floor(y1), math.ceil(x2), math.ceil(y2))
+        ok = box[0] >= -t and box[1] >= -t and box[2] <= w + t and box[3] <= h + t
+        clamped = (max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3]))
+        ok = ok and clamped[0] < clamped[2] and clamped[1] < clamped[3]  # nothing left once clamped
+    if not ok:
         raise DatasetError(
             f"{where}: bounding box x {x1:g}..{x2:g}, y {y1:g}..{y2:g} is empty or outside the {w}x{h} image "
             f"{path}; expected 0 <= x1 < x2 <= {w} and 0 <= y1 < y2 <= {h}"
         )
-    return (max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3]))
+    return clamped
 
 
 class FileChecker:

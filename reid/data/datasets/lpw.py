@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from reid.data.datasets.folder import list_dirs, list_frames
-from reid.data.paths import resolve_dataset_dir
+from reid.data.paths import is_id, resolve_dataset_dir
 from reid.data.tracklet import Tracklet, VideoReIDDataset
 from reid.errors import DatasetError
 
@@ -36,6 +36,13 @@ TRAIN_SCENES = (2, 3)
 QUERY_VIEWS = (2,)
 GALLERY_VIEWS = (1, 3)
 _VIEW_DIR = re.compile(r"^view(\d+)$")
+
+
+def _count_strays(folder: Path, expected: set[str], skipped: Counter, what: str) -> None:
+    """Count the entries of ``folder`` that the protocol does not read (hidden ones aside)."""
+    strays = [e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.name not in expected]
+    if strays:
+        skipped[what] += len(strays)
 
 
 def _views(scene_dir: Path, scene: int) -> dict[int, Path]:
@@ -53,7 +60,7 @@ def _view_tracklets(view_dir: Path, scene: int, view: int, skipped: Counter) -> 
     """One tracklet per person folder of a view; pid = the folder number (per scene)."""
     tracklets = []
     for person in list_dirs(view_dir):
-        if not person.isdigit():
+        if not is_id(person):
             raise DatasetError(f"{view_dir / person}: person folder name does not parse; expected digits (the pid)")
         frames = list_frames(view_dir / person, (".jpg",), skipped)
         if not frames:
@@ -81,12 +88,17 @@ def load_lpw(root: str | os.PathLike, split_id: int = 0) -> VideoReIDDataset:
     if split_id != 0:
         raise DatasetError(f"LPW at {data_dir} has one split; split_id={split_id} is out of range (0..0)")
     skipped: Counter = Counter()
+    _count_strays(data_dir / DATA, {f"scen{scene}" for scene in VIEWS}, skipped,
+                  f"entries beside scen1-3 in {DATA} (not read)")
     per_view: dict[tuple[int, int], list[Tracklet]] = {}
     for scene in VIEWS:
         scene_dir = data_dir / DATA / f"scen{scene}"
         if not scene_dir.is_dir():
             raise DatasetError(f"scene folder {scene_dir} not found; expected {DATA}/scen1, scen2, scen3")
-        for view, view_dir in _views(scene_dir, scene).items():
+        views = _views(scene_dir, scene)
+        _count_strays(scene_dir, {p.name for p in views.values()}, skipped, "files beside view folders (not read)")
+        for view, view_dir in views.items():
+            _count_strays(view_dir, set(list_dirs(view_dir)), skipped, "files beside person folders (not read)")
             per_view[(scene, view)] = _view_tracklets(view_dir, scene, view, skipped)
     for view in QUERY_VIEWS + GALLERY_VIEWS:
         if (1, view) not in per_view:
