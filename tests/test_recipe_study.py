@@ -64,7 +64,9 @@ def test_table_means_std_and_deltas(tmp_path):
     lines = table.splitlines()
     assert len(lines) == 4  # header, rule, two rows with results
     assert "| base | `train.lr=0.001` | 55.0 ± 5.0 | 65.0 ± 5.0 |  |  | 55.0 ± 3.0 / 65.0 ± 4.0 | 3.00 | 0,1 |" == lines[2]
-    assert "| +15.0 | +6.0 |" in lines[3]
+    assert "| +20.0 | +11.0 |" in lines[3]  # paired: against the parent's seed 0 only
+    results["+ frame"] = [read_run(tmp_path / "frame" / "seed0") | {"seed": 5}]  # no seed in common: all seeds
+    assert "| +15.0 | +6.0 |" in format_table(study, results).splitlines()[3]
 
 
 def test_retrieval_runs_get_recall_and_nmi_columns(tmp_path):

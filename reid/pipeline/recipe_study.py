@@ -181,7 +181,8 @@ def format_retrieval_table(study: Study, results: dict[str, list[dict]]) -> str:
 
 
 def format_table(study: Study, results: dict[str, list[dict]]) -> str:
-    """Markdown: one line a row with mean ± std over its seeds and the rank-1 change from its parent.
+    """Markdown: one line a row with mean ± std over its seeds and the rank-1 / mAP change from its
+    parent, over the seeds both rows have run (all seeds of each where they share none).
 
     Retrieval runs (every run has Recall@K and NMI) get ``format_retrieval_table`` instead."""
     done = [r for runs in results.values() for r in runs]
@@ -198,8 +199,12 @@ def format_table(study: Study, results: dict[str, list[dict]]) -> str:
         delta = ["", ""]
         parent = results.get(row.parent) if row.parent else None
         if parent:
-            delta = [f"{np.mean(r1) - np.mean([p['rank1'] for p in parent]):+.1f}",
-                     f"{np.mean(ap) - np.mean([p['mAP'] for p in parent]):+.1f}"]
+            # paired over the seeds both rows have (seed noise largely cancels), else all of each
+            shared = {r["seed"] for r in runs} & {p["seed"] for p in parent}
+            mine = [r for r in runs if r["seed"] in shared] or runs
+            theirs = [p for p in parent if p["seed"] in shared] or parent
+            delta = [f"{np.mean([r[k] for r in mine]) - np.mean([p[k] for p in theirs]):+.1f}"
+                     for k in ("rank1", "mAP")]
         rr = (f"{_stat([r['rr_rank1'] for r in runs])} / {_stat([r['rr_mAP'] for r in runs])}"
               if all("rr_rank1" in r for r in runs) else "")
         changes = "; ".join(f"`{s}`" for s in row.set) or "(base)"
