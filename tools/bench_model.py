@@ -219,9 +219,10 @@ def loader_config(*, dataset: str, root: str, height: int, width: int, seq_len: 
     ])
 
 
-def measure_loader(cfg: Config, data: VideoReIDDataset, *, skip: int) -> float:
-    """Clips/s the training loader delivers, after its first ``skip`` batches (worker start-up)."""
-    iterator = iter(build_train_loader(cfg, data))
+def measure_loader(cfg: Config, data: VideoReIDDataset, *, skip: int, pin_memory: bool = False) -> float:
+    """Clips/s the training loader delivers, after its first ``skip`` batches (worker start-up);
+    ``pin_memory`` as training on a CUDA device loads."""
+    iterator = iter(build_train_loader(cfg, data, pin_memory=pin_memory))
     for _ in range(skip):
         next(iterator)
     start = time.perf_counter()
@@ -424,7 +425,7 @@ def measure_loaders(args: argparse.Namespace) -> dict[int, float]:
     data = load_data(configs[args.seq_lens[0]])
     rates = {}
     for t, cfg in configs.items():
-        rates[t] = measure_loader(cfg, data, skip=args.loader_skip)
+        rates[t] = measure_loader(cfg, data, skip=args.loader_skip, pin_memory=args.device == "cuda")
         logger.info("loader T=%d: %s clips/s", t, fmt(rates[t]))
     return rates
 

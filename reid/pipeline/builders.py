@@ -111,8 +111,8 @@ def load_data(cfg: Config) -> VideoReIDDataset:
                            **({"packed": True} if cfg.data.packed else {}),
                            **({} if cfg.data.cache else {"cache": False}),
                            **({"crop_box": cfg.data.crop_box} if cfg.data.crop_box != "none" else {}))
-    test_classes = len({t.pid for t in dataset.query})
-    if cfg.eval.protocol == "retrieval" and dataset.query and (test_classes < 2 or len(dataset.query) < 2):
+    test_classes = len({t.pid for t in dataset.query}) if cfg.eval.protocol == "retrieval" else 0
+    if dataset.query and cfg.eval.protocol == "retrieval" and test_classes < 2:
         raise DatasetError(f"{cfg.data.name} at {cfg.data.root}: the test part has {len(dataset.query)} image(s) of "
                            f"{test_classes} class(es); leave-one-out retrieval and its NMI need at least 2 test "
                            "classes (or no test part at all, to train only)")
@@ -121,10 +121,9 @@ def load_data(cfg: Config) -> VideoReIDDataset:
 
 
 def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int = 0, rank: int = 0,
-                       world_size: int = 1, pin_memory: bool | None = None) -> DataLoader:
+                       world_size: int = 1, pin_memory: bool = False) -> DataLoader:
     """The identity-balanced training stream from ``start_batch`` on; ``rank`` of ``world_size``
-    gets its share of every global batch. ``pin_memory``: page-locked batches, for a CUDA device
-    (default: whenever CUDA exists)."""
+    gets its share of every global batch. ``pin_memory``: page-locked batches, for a CUDA device."""
     d = cfg.data
     transform = ClipTransform(d.height, d.width, train=True, flip=d.flip, pad_crop=d.pad_crop,
                               random_erasing=d.random_erasing, crop=d.crop, per_frame=d.augment_per_frame,
@@ -135,8 +134,7 @@ def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int 
                                    epoch=d.epoch, rank=rank, world_size=world_size)
     sampler.start_batch = start_batch
     return DataLoader(clips, batch_sampler=sampler, num_workers=d.workers,
-                      persistent_workers=False,
-                      pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory)
+                      persistent_workers=False, pin_memory=pin_memory)
 
 
 def build_model_for(cfg: Config, num_classes: int) -> tuple[ReIDNet, str]:
