@@ -146,21 +146,20 @@ def test_sampler_shares_are_disjoint_and_make_the_global_batch():
         IdentityBatchSampler(pids, num_identities=3, num_instances=3, world_size=2, rank=0)
 
 
+_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
 def _train(tmp_path, out, nproc, *extra):
     args = [*TINY, f"data.root={tmp_path / 'data'}", f"output_dir={tmp_path / out}", "train.iterations=2",
             "train.optimizer=sgd", "train.lr=0.01", "train.checkpoint_every=1", "train.log_every=1",
             "train.tensorboard=false",
-            "train.sync_bn=true", "eval.rerank=false",
-            # no zero-padded crop: flat padding gives the stem's max-pool exact ties, which ulp-level differences
-            # between a 2-rank and a 1-process gradient sum then break differently on some CPUs (AVX-512)
-            "data.crop=none", *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+            "train.sync_bn=true", "eval.rerank=false", *extra]
     if nproc == 1:
         cmd = [sys.executable, str(ROOT / "tools" / "train.py"), *args]
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                str(ROOT / "tools" / "train.py"), *args]
-    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=tmp_path, env=_ENV, capture_output=True, text=True, timeout=600)
 
 
 def test_torchrun_two_processes_train_like_one(tmp_path):
@@ -199,8 +198,8 @@ def test_torchrun_two_processes_train_like_one(tmp_path):
     alone = subprocess.run([sys.executable, str(ROOT / "tools" / "test.py"), "--checkpoint",
                             str(tmp_path / "two" / "model.pt"), "--out", str(tmp_path / "alone"),
                             *(o for o in TINY if not o.startswith(("model.", "train."))),
-                            f"data.root={tmp_path / 'data'}", "eval.rerank=false", "data.crop=none"],
-                           cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)},
+                            f"data.root={tmp_path / 'data'}", "eval.rerank=false"],
+                           cwd=tmp_path, env=_ENV,
                            capture_output=True, text=True, timeout=600)
     assert alone.returncode == 0, alone.stderr[-3000:]
     one_metrics = json.loads((tmp_path / "alone" / "metrics.json").read_text())
