@@ -66,3 +66,41 @@ def test_first_log_line_states_the_setup(tmp_path, caplog):
     assert "precision fp32" in first and "memory format contiguous" in first
     assert f"{torch.get_num_threads()} threads" in first
     assert trainer.state.steps_timed == 1 and trainer.state.step_seconds > 0
+
+
+def _denormal_survives() -> bool:
+    return (torch.tensor([1e-39]) * 1.0).item() != 0.0  # 1e-39 is below fp32's smallest normal (1.2e-38)
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_denormals_flushed_during_steps_only(tmp_path, caplog, flush):
+    model, _ = build_model(backbone="resnet18", init="random", allow_random_init=False, pooling="avg",
+                           embed_dim=8, num_classes=2)
+    seen = []
+
+    class Spy(torch.nn.Module):  # the loss runs inside the step: record what the CPU does there
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args, **kwargs):
+            seen.append(_denormal_survives())
+            return self.inner(*args, **kwargs)
+
+    trainer = Trainer(model, Spy(build_loss([{"name": "cross_entropy"}])),
+                      TrainConfig(iterations=1, precision="fp32", checkpoint_every=0, flush_denormal=flush),
+                      tmp_path, CPU)
+    batch = (torch.randn(2, 2, 3, 32, 16), torch.tensor([0, 1]), torch.tensor([0, 0]), torch.tensor([0, 1]))
+    assert _denormal_survives()
+    with caplog.at_level(logging.INFO, logger="reid.engine.trainer"):
+        trainer.train(iter([batch]))
+    first = caplog.records[0].getMessage()
+    can_flush = torch.set_flush_denormal(True)
+    torch.set_flush_denormal(False)
+    if flush and can_flush:
+        assert seen == [False] and first.endswith("denormals flushed to zero")
+    elif flush:  # a CPU without flush-to-zero says so
+        assert seen == [True] and first.endswith("denormals kept (this CPU cannot flush them)")
+    else:
+        assert seen == [True] and first.endswith("denormals kept")
+    assert _denormal_survives()  # process state restored after the run
