@@ -98,10 +98,6 @@ class TrainConfig:
     # ~20x slower, on CPUs without avx512_bf16 / amx).
     precision: str = "fp32"
     channels_last: bool = False
-    # CPU only: flush denormal floats to zero while training. Tiny gradients (clip-level loss from
-    # random init) otherwise fall into the denormal range, which x86 cores compute in microcode:
-    # 1.28x slower steps measured on a Xeon (docs/benchmarks.md). No effect on CUDA.
-    flush_denormal: bool = True
     # Distributed runs (torchrun): BN statistics of the backbone over every rank's share of the batch
     # (SyncBatchNorm on CUDA, reid's GlobalBatchNorm on CPU/gloo); the process group's backend.
     sync_bn: bool = False

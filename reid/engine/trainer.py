@@ -219,7 +219,6 @@ class Trainer:
         self.register([LRSchedule(), NonFiniteGuard(cfg.max_nonfinite), attention, PeriodicLog(cfg.log_every)]
                       + ([PeriodicEval(cfg.eval_every, evaluate, self.best)] if evaluate is not None else [])
                       + [PeriodicCheckpoint(cfg.checkpoint_every)])
-        self._flushing = False  # whether train() flushes denormals to zero (train.flush_denormal on a CPU)
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
             self.model.channels_last = True
@@ -236,12 +235,8 @@ class Trainer:
     def describe(self) -> str:
         """One line: what arithmetic, memory format and threads the steps run with."""
         threads = f"{torch.get_num_threads()} threads" if self.device.type == "cpu" else str(self.device)
-        denormals = ""
-        if self.device.type == "cpu":
-            denormals = (", denormals flushed to zero" if self._flushing else
-                         ", denormals kept" + (" (this CPU cannot flush them)" if self.cfg.flush_denormal else ""))
         return (f"device {self.device.type}, precision {self.precision.name} ({self.precision.reason}), "
-                f"memory format {'channels_last' if self.cfg.channels_last else 'contiguous'}, {threads}{denormals}")
+                f"memory format {'channels_last' if self.cfg.channels_last else 'contiguous'}, {threads}")
 
     @property
     def is_main(self) -> bool:
@@ -384,8 +379,6 @@ class Trainer:
         """Consume ``batches`` until ``cfg.iterations``, calling the hooks around every step."""
         cfg = self.cfg
         self.model.train()
-        # process-wide CPU state, so it is set for the steps and undone after them (torch's default is off)
-        self._flushing = self.device.type == "cpu" and cfg.flush_denormal and torch.set_flush_denormal(True)
         try:
             for hook in self.hooks:
                 hook.before_train()
@@ -406,8 +399,6 @@ class Trainer:
             for hook in self.hooks:
                 hook.after_train()
         finally:
-            if self._flushing:
-                torch.set_flush_denormal(False)
             for hook in self.hooks:
                 hook.close()
         if self.state.iteration < cfg.iterations:
