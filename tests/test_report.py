@@ -166,3 +166,25 @@ def test_suspects_sheet_and_test_visualise_from_the_cli(tmp_path, capsys):
     strips = sorted((tmp_path / "ev" / "ranked").glob("plain_*.jpg"))
     assert len(strips) == 4  # the 2 worst and min(eval.visualise_random, 2) random queries
     assert ">Ranked lists (plain)<" in (tmp_path / "ev" / "report.html").read_text()
+
+
+def test_training_curves_end_in_the_final_evaluation(tmp_path, monkeypatch):
+    import reid.eval.plots as plots
+
+    figs = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figs.append(fig))
+    history = [{"iteration": i, "loss": 1.0 / i, "lr": 3e-4} for i in (20, 100, 200, 300)]
+    history += [{"iteration": 100, "eval_rank1": 40.0, "eval_mAP": 50.0},
+                {"iteration": 200, "eval_rank1": 55.0, "eval_mAP": 60.0}]
+    plots.plot_training(tmp_path / "t.png", history, final={"iteration": 300, "rank1": 57.5, "mAP": 61.8})
+    ax = next(a for a in figs[0].axes if a.get_title().startswith("evaluations during training"))
+    series = {ln.get_label(): list(zip(ln.get_xdata(), ln.get_ydata())) for ln in ax.get_lines()}
+    assert series["rank-1"] == [(100, 40.0), (200, 55.0), (300, 57.5)]
+    assert series["mAP"] == [(100, 50.0), (200, 60.0), (300, 61.8)]
+    stars = [ln for ln in ax.get_lines() if ln.get_marker() == "*"]
+    assert sorted((ln.get_xdata()[0], ln.get_ydata()[0]) for ln in stars) == [(300, 57.5), (300, 61.8)]
+    # a final evaluation at the last periodic one's iteration is not drawn twice
+    figs.clear()
+    plots.plot_training(tmp_path / "t.png", history, final={"iteration": 200, "rank1": 55.0, "mAP": 60.0})
+    ax = next(a for a in figs[0].axes if a.get_title().startswith("evaluations during training"))
+    assert [len(ln.get_xdata()) for ln in ax.get_lines() if ln.get_label() == "rank-1"] == [2]

@@ -74,10 +74,11 @@ def loss_keys(history: list[dict]) -> list[str]:
     return sorted(keys, key=lambda k: k != "loss")
 
 
-def plot_training(path: str | os.PathLike, history: list[dict]) -> None:
+def plot_training(path: str | os.PathLike, history: list[dict], final: dict | None = None) -> None:
     """Training curves: each loss part on its own axes (their scales differ by orders of magnitude),
     the learning rate on a second axis of the total-loss panel, and rank-1/mAP of the periodic
-    evaluations when there were any."""
+    evaluations when there were any, ending in ``final`` ({"iteration", "rank1", "mAP"}: the
+    evaluation after the last step, drawn as a star) when given."""
     plt = _pyplot()
     rows = [h for h in history if "loss" in h]
     evals = [h for h in history if "eval_rank1" in h or "eval_mAP" in h]
@@ -111,9 +112,14 @@ def plot_training(path: str | os.PathLike, history: list[dict]) -> None:
         ax = flat[used]
         for key, label in (("eval_rank1", "rank-1"), ("eval_mAP", "mAP")):
             pts = [(h["iteration"], h[key]) for h in evals if key in h]
+            last = final.get(key.removeprefix("eval_")) if final else None
+            if last is not None and pts and final["iteration"] > pts[-1][0]:
+                pts.append((final["iteration"], last))
             if pts:
-                ax.plot(*zip(*pts), marker="o", markersize=3, label=label)
-        ax.set_title("periodic evaluation")
+                line, = ax.plot(*zip(*pts), marker="o", markersize=3, label=label)
+                if last is not None and pts[-1] == (final["iteration"], last):
+                    ax.plot([pts[-1][0]], [last], marker="*", markersize=11, color=line.get_color())
+        ax.set_title("evaluations during training" + (" (star: final)" if final else ""))
         ax.set_xlabel("iteration")
         ax.set_ylabel("%")
         ax.set_ylim(0, 100)
