@@ -188,3 +188,18 @@ def test_training_curves_end_in_the_final_evaluation(tmp_path, monkeypatch):
     plots.plot_training(tmp_path / "t.png", history, final={"iteration": 200, "rank1": 55.0, "mAP": 60.0})
     ax = next(a for a in figs[0].axes if a.get_title().startswith("evaluations during training"))
     assert [len(ln.get_xdata()) for ln in ax.get_lines() if ln.get_label() == "rank-1"] == [2]
+
+
+@pytest.mark.parametrize("final_result, expected", [("trained", {"iteration": 300, "rank1": 57.5, "mAP": 61.8}),
+                                                    ("plain", None)])
+def test_report_passes_the_named_final_result_to_the_curves(tmp_path, monkeypatch, final_result, expected):
+    import reid.eval.report as report
+
+    seen = {}
+    monkeypatch.setattr(report, "plot_training", lambda path, history, final=None: seen.update(final=final))
+    monkeypatch.setattr(report, "plot_cmc", lambda path, curves: None)
+    monkeypatch.setattr(report, "write_pages", lambda out, title, sections: (out / "report.html", None))
+    results = {"untrained": {"rank1": 4.4, "mAP": 7.8}, "trained": {"rank1": 57.5, "mAP": 61.8}}
+    history = [{"iteration": 300, "loss": 1.0}, {"iteration": 100, "eval_rank1": 40.0, "eval_mAP": 50.0}]
+    report.write_report(tmp_path, title="t", results=results, notes=[], history=history, final_result=final_result)
+    assert seen["final"] == expected

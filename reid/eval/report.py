@@ -94,14 +94,15 @@ def metrics_table(rows: dict[str, dict]) -> str:
 
 
 def metrics_section(results: dict[str, dict], notes: Sequence[str], out: Path,
-                    history: list[dict] | None = None) -> list[Section]:
-    """The metrics table, the notes, the CMC curves and (with a history) the training curves;
-    writes cmc.png and training.png into ``out``."""
+                    history: list[dict] | None = None, final_result: str = "plain") -> list[Section]:
+    """The metrics table, the notes, the CMC curves and (with a history) the training curves, whose
+    evaluation panel ends in ``results[final_result]`` (the evaluation after the last step) when
+    there is one; writes cmc.png and training.png into ``out``."""
     plot_cmc(out / "cmc.png", {name: m["cmc"] for name, m in results.items() if m.get("cmc")})
     sections = [Section("Metrics", tables=[_metrics(results)], notes=list(notes))]
     figures = [Figure(out / "cmc.png", "CMC curves up to the evaluated max rank")]
     if history:
-        plain = results.get("plain", {})
+        plain = results.get(final_result, {})
         its = [h["iteration"] for h in history if "iteration" in h]
         final = ({"iteration": max(its), "rank1": plain["rank1"], "mAP": plain["mAP"]}
                  if its and "rank1" in plain and "mAP" in plain else None)
@@ -114,12 +115,13 @@ def metrics_section(results: dict[str, dict], notes: Sequence[str], out: Path,
 
 def write_report(out_dir: str | os.PathLike, *, title: str, results: dict[str, dict], notes: list[str],
                  history: list[dict] | None = None, extra: dict | None = None,
-                 sections: Sequence[Section] = ()) -> Path:
+                 sections: Sequence[Section] = (), final_result: str = "plain") -> Path:
     """Write metrics.json, cmc.png, (training.png), report.html and report.md into ``out_dir``;
-    ``sections`` (ranked lists, embedding map, ...) follow the metrics and curves. Returns the
-    path of report.html."""
+    ``sections`` (ranked lists, embedding map, ...) follow the metrics and curves; ``final_result``
+    names the result of the trained model, the last point of the training curves. Returns the path
+    of report.html."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", {"results": results, **(extra or {})})
-    html, _ = write_pages(out, title, [*metrics_section(results, notes, out, history), *sections])
+    html, _ = write_pages(out, title, [*metrics_section(results, notes, out, history, final_result), *sections])
     return html

@@ -52,5 +52,6 @@ def run_demo(cfg: Config) -> dict:
     sections = report_sections(cfg, out, full, dataset, mean_attention(state.attention, len(dataset.train)))
     report = write_report(out, title="Demo: OSM+CAA on synthetic MARS-layout data",
                           results=results, notes=notes, history=state.history, sections=sections,
+                          final_result="trained",
                           extra={"seconds": seconds, "train_seconds": train_seconds, "init": init_used})
     return {"results": results, "report": str(report), "seconds": seconds}
