@@ -146,7 +146,9 @@ def test_sampler_shares_are_disjoint_and_make_the_global_batch():
         IdentityBatchSampler(pids, num_identities=3, num_instances=3, world_size=2, rank=0)
 
 
-_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+def _env() -> dict[str, str]:
+    """The subprocesses' environment, read at call time (after conftest isolates the index cache)."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 
 def _train(tmp_path, out, nproc, *extra):
@@ -159,7 +161,7 @@ def _train(tmp_path, out, nproc, *extra):
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                str(ROOT / "tools" / "train.py"), *args]
-    return subprocess.run(cmd, cwd=tmp_path, env=_ENV, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
 
 
 def test_torchrun_two_processes_train_like_one(tmp_path):
@@ -199,7 +201,7 @@ def test_torchrun_two_processes_train_like_one(tmp_path):
                             str(tmp_path / "two" / "model.pt"), "--out", str(tmp_path / "alone"),
                             *(o for o in TINY if not o.startswith(("model.", "train."))),
                             f"data.root={tmp_path / 'data'}", "eval.rerank=false"],
-                           cwd=tmp_path, env=_ENV,
+                           cwd=tmp_path, env=_env(),
                            capture_output=True, text=True, timeout=600)
     assert alone.returncode == 0, alone.stderr[-3000:]
     one_metrics = json.loads((tmp_path / "alone" / "metrics.json").read_text())

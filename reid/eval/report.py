@@ -102,10 +102,10 @@ def metrics_section(results: dict[str, dict], notes: Sequence[str], out: Path,
     sections = [Section("Metrics", tables=[_metrics(results)], notes=list(notes))]
     figures = [Figure(out / "cmc.png", "CMC curves up to the evaluated max rank")]
     if history:
-        plain = results.get(final_result, {})
+        trained = results.get(final_result, {})
         its = [h["iteration"] for h in history if "iteration" in h]
-        final = ({"iteration": max(its), "rank1": plain["rank1"], "mAP": plain["mAP"]}
-                 if its and "rank1" in plain and "mAP" in plain else None)
+        final = ({"iteration": max(its), "rank1": trained["rank1"], "mAP": trained["mAP"]}
+                 if its and "rank1" in trained and "mAP" in trained else None)
         plot_training(out / "training.png", history, final=final)
         figures.append(Figure(out / "training.png",
                               "training curves: each loss part on its own axes, lr dashed on the right axis"))

@@ -111,11 +111,12 @@ def load_data(cfg: Config) -> VideoReIDDataset:
                            **({"packed": True} if cfg.data.packed else {}),
                            **({} if cfg.data.cache else {"cache": False}),
                            **({"crop_box": cfg.data.crop_box} if cfg.data.crop_box != "none" else {}))
-    test_classes = len({t.pid for t in dataset.query}) if cfg.eval.protocol == "retrieval" else 0
-    if dataset.query and cfg.eval.protocol == "retrieval" and test_classes < 2:
-        raise DatasetError(f"{cfg.data.name} at {cfg.data.root}: the test part has {len(dataset.query)} image(s) of "
-                           f"{test_classes} class(es); leave-one-out retrieval and its NMI need at least 2 test "
-                           "classes (or no test part at all, to train only)")
+    if cfg.eval.protocol == "retrieval" and dataset.query:
+        test_classes = len({t.pid for t in dataset.query})
+        if test_classes < 2:
+            raise DatasetError(f"{cfg.data.name} at {cfg.data.root}: the test part has {len(dataset.query)} image(s) "
+                               f"of {test_classes} class(es); leave-one-out retrieval and its NMI need at least 2 "
+                               "test classes (or no test part at all, to train only)")
     dataset.log_summary()
     return dataset
 
