@@ -59,9 +59,9 @@ def test_parse_cpuinfo_and_native_bf16():
            "processor\t: 1\nmodel name\t: Fake EPYC 1234\nflags\t\t: fpu avx2 avx512f amx_bf16\n"
     name, flags = bench.parse_cpuinfo(text)
     assert name == "Fake EPYC 1234"
-    assert bench.cpu_has_native_bf16(flags)
-    assert not bench.cpu_has_native_bf16({"avx", "avx2", "avx512f"})
-    assert bench.cpu_has_native_bf16({"avx512_bf16"})
+    assert bench.cpu_has_native_bf16(flags, environ={})
+    assert not bench.cpu_has_native_bf16({"avx", "avx2", "avx512f"}, environ={})
+    assert bench.cpu_has_native_bf16({"avx512_bf16"}, environ={})
     assert bench.parse_cpuinfo("") == ("unknown", set())
 
 

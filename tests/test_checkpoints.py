@@ -124,3 +124,5 @@ def test_train_py_writes_best_pt_and_the_environment(tmp_path):
     assert len(env) == 1 and env[0]["packages"]["torch"] == torch.__version__.split("+")[0] or \
         env[0]["packages"]["torch"] == torch.__version__
     assert env[0]["device"] == "cpu" and env[0]["torch_threads"] >= 1
+    assert env[0]["cpu_kernels"] == torch.backends.cpu.get_cpu_capability()
+    assert "isa_cap" in env[0]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 _PATH = Path(__file__).resolve().parents[1] / "tools" / "compare_peer.py"
 _SPEC = importlib.util.spec_from_file_location("compare_peer", _PATH)
@@ -43,6 +44,8 @@ def _write_ours(run_dir: Path, rank1: float, mAP: float, rate: float, rr: tuple[
         results["re-ranked"] = {"rank1": rr[0], "mAP": rr[1], "num_skipped_queries": 0, "cmc": [0.5, 1.0]}
     (run_dir / "metrics.json").write_text(json.dumps({"results": results}))
     (run_dir / "run.log").write_text(
+        "18:28:50 INFO reid.engine.trainer: device cpu, precision fp32 (auto: this CPU has no native bf16 "
+        "(oneDNN is capped by ONEDNN_MAX_CPU_ISA=AVX2)), memory format contiguous, 2 threads\n"
         "18:28:54 INFO reid.engine.trainer: it 10/20  loss 2.5  lr 3.50e-04  (9.99 it/s)\n"
         f"18:29:52 INFO reid.engine.trainer: it 20/20  loss 2.1683  osm_caa 0.3862  lr 3.50e-04  ({rate:.2f} it/s)\n")
 
@@ -157,7 +160,10 @@ def test_table_and_files_from_fake_runs(tmp_path):
     assert lines[5] == "| v | 1.00 | 2.00 | 2.000 | 0 |"
     assert len(lines) == 6
     assert table in (tmp_path / "compare.md").read_text()
-    assert "torchreid 0.2.5: 1.000 s/it in forward/backward/step alone" in (tmp_path / "compare.md").read_text()
+    notes = (tmp_path / "compare.md").read_text()
+    assert "torchreid 0.2.5: 1.000 s/it in forward/backward/step alone" in notes
+    assert "- ours: trained in fp32\n" in notes and "- torchreid 0.2.5: trained in fp32\n" in notes
+    assert f"torch kernels {torch.backends.cpu.get_cpu_capability()}" in notes
     data = json.loads((tmp_path / "compare.json").read_text())
     assert data["rows"]["ours"]["rank1_mean"] == pytest.approx(42.0)
     assert "rr_rank1_mean" not in data["rows"]["ours"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from reid.config import TrainConfig
-from reid.engine.precision import cpu_flags, cpu_has_native_bf16, probe_faster, resolve_precision
+from reid.engine.precision import cpu_flags, cpu_has_native_bf16, isa_cap, probe_faster, resolve_precision
 from reid.engine.trainer import Trainer
 from reid.errors import ConfigError
 from reid.losses import build_loss
@@ -20,10 +20,29 @@ def test_cpu_flags_from_cpuinfo(tmp_path):
     info.write_text("processor\t: 0\nmodel name\t: X\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n\n"
                     "processor\t: 1\nflags\t\t: fpu\n")
     assert cpu_flags(info) == {"fpu", "sse", "avx2", "avx512f", "avx512_bf16"}
-    assert cpu_has_native_bf16(cpu_flags(info))
-    assert not cpu_has_native_bf16({"avx2", "fma", "avx512f"})
-    assert cpu_has_native_bf16({"amx_bf16"})
+    assert cpu_has_native_bf16(cpu_flags(info), environ={})
+    assert not cpu_has_native_bf16({"avx2", "fma", "avx512f"}, environ={})
+    assert cpu_has_native_bf16({"amx_bf16"}, environ={})
     assert cpu_flags(tmp_path / "missing") == set()
+
+
+def test_an_isa_cap_below_bf16_hides_the_native_flags():
+    native = {"avx2", "avx512f", "avx512_bf16", "amx_bf16"}
+    for cap in ("AVX2", "avx2", "AVX512_CORE", "SSE41"):
+        assert not cpu_has_native_bf16(native, environ={"ONEDNN_MAX_CPU_ISA": cap}), cap
+    assert not cpu_has_native_bf16(native, environ={"DNNL_MAX_CPU_ISA": "AVX2"})
+    for cap in ("AVX512_CORE_BF16", "AVX512_CORE_AMX", "ALL", "DEFAULT"):
+        assert cpu_has_native_bf16(native, environ={"ONEDNN_MAX_CPU_ISA": cap}), cap
+    # a cap never adds what the CPU lacks
+    assert not cpu_has_native_bf16({"avx2"}, environ={"ONEDNN_MAX_CPU_ISA": "ALL"})
+    assert isa_cap({}) is None
+    assert isa_cap({"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "SSE41"}) == "ONEDNN_MAX_CPU_ISA=AVX2"
+
+
+def test_auto_names_the_isa_cap_that_rules_out_bf16(monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    choice = resolve_precision("auto", CPU)
+    assert choice.name == "fp32" and "ONEDNN_MAX_CPU_ISA=AVX2" in choice.reason
 
 
 def test_resolution_table(caplog):

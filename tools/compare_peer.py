@@ -29,6 +29,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
+
+from reid.engine.environment import cpu_model_name
+from reid.engine.precision import isa_cap
+
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = REPO / "tools" / "train.py"
 PEER_SCRIPT = REPO / "tools" / "peer" / "torchreid_video.py"
@@ -37,6 +42,8 @@ PEER_SLUG = "torchreid"
 SIDES = ("peer", "ours")
 # the trainer's progress line: "it 510/510  loss ...  lr 3.50e-04  (1.23 it/s)"
 RATE_LINE = re.compile(r"\bit (\d+)/(\d+)\b.*\(([0-9.]+) it/s\)")
+# the trainer's first line: "device cpu, precision bf16 (auto: ...), memory format ..."
+PRECISION_LINE = re.compile(r"\bdevice \w+, precision (\w+) \(")
 KEY_START = re.compile(r"^\s*[A-Za-z_][\w.]*=")
 
 
@@ -65,6 +72,7 @@ class RunResult:
     step_s_per_it: float | None = None  # torchreid: forward/backward/step alone, without data loading
     s_per_it_source: str = ""
     run_dir: str = ""
+    precision: str = ""  # the arithmetic the training steps ran in
 
 
 def slug(name: str) -> str:
@@ -219,9 +227,13 @@ def read_result(row: Row, seed: int, run_dir: Path, wall_seconds: float | None =
         s_per_it, iterations, source = m.get("seconds_per_iteration"), m.get("iterations"), "torchreid training time"
         if s_per_it is None or iterations is None:
             raise SystemExit(f"{metrics_path}: expected seconds_per_iteration and iterations")
+        precision = "fp32"  # torchreid's video engine has no mixed precision on CPU
     else:
         log = run_dir / "run.log"
-        rate = parse_rate(log.read_text(errors="replace")) if log.is_file() else None
+        log_text = log.read_text(errors="replace") if log.is_file() else ""
+        rate = parse_rate(log_text)
+        found = PRECISION_LINE.search(log_text)
+        precision = found.group(1) if found else "unknown"
         training = m.get("training", {})
         if "seconds_per_iteration" in training:
             s_per_it, source = training["seconds_per_iteration"], "metrics.json training.seconds_per_iteration"
@@ -237,7 +249,7 @@ def read_result(row: Row, seed: int, run_dir: Path, wall_seconds: float | None =
                      iterations=int(iterations) if iterations is not None else -1,
                      rr_rank1=float(rr["rank1"]) if rr else None, rr_mAP=float(rr["mAP"]) if rr else None,
                      wall_seconds=wall_seconds, step_s_per_it=float(step) if step is not None else None,
-                     s_per_it_source=source, run_dir=str(run_dir))
+                     s_per_it_source=source, run_dir=str(run_dir), precision=precision)
 
 
 def run_one(row: Row, seed: int, cmd: list[str], run_dir: Path, threads: int, force: bool) -> RunResult:
@@ -312,6 +324,13 @@ def summary(rows: list[Row], results: dict[str, list[RunResult]]) -> dict:
     return out
 
 
+def machine_description() -> str:
+    """The CPU, the vector ISA of torch's kernels and any oneDNN ISA cap of this process (and its runs)."""
+    cap = isa_cap()
+    return (f"{cpu_model_name()}, {os.cpu_count()} logical CPUs, torch kernels "
+            f"{torch.backends.cpu.get_cpu_capability()}, " + (f"oneDNN capped by {cap}" if cap else "no ISA cap"))
+
+
 def write_outputs(out: Path, args: argparse.Namespace, rows: list[Row], results: dict[str, list[RunResult]]) -> str:
     """Write compare.md and compare.json; return the table."""
     table = format_table(rows, results)
@@ -327,6 +346,9 @@ def write_outputs(out: Path, args: argparse.Namespace, rows: list[Row], results:
         *[f"- {r.name}: {mean_std([x.step_s_per_it for x in results[r.name]])[0]:.3f} s/it in forward/backward/step "
           "alone (torchreid restarts its loader workers every epoch)" for r in rows
           if r.side == "peer" and results.get(r.name) and all(x.step_s_per_it is not None for x in results[r.name])],
+        f"- machine: {machine_description()}",
+        *[f"- {r.name}: trained in {', '.join(sorted({x.precision or 'unknown' for x in results[r.name]}))}"
+          for r in rows if results.get(r.name)],
         f"- project config {args.config}, overrides: {' '.join(args.overrides) or '(none)'}",
         *[f"- {r.name}: {' '.join(r.overrides)}" for r in rows if r.overrides],
     ]

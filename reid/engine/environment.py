@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from reid.engine.checkpoint import atomic_write_bytes
+from reid.engine.precision import cpu_flags, isa_cap
 
 PACKAGES = ("torch", "torchvision", "numpy", "opencv-python-headless", "opencv-python", "decord",
             "scikit-learn", "pandas", "scipy", "faiss-cpu", "onnxruntime", "tensorboard")
@@ -33,16 +34,15 @@ def _git_commit(folder: Path) -> dict[str, Any] | None:
     return {"commit": commit, "local_changes": bool(dirty)}
 
 
-def _cpu_flags() -> list[str]:
+def cpu_model_name(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str:
+    """The CPU's model name from cpuinfo ("Intel(R) Xeon(R) ..."), else what platform knows."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        for line in Path(cpuinfo).read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     except OSError:
-        return []
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            return sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))
-    return []
+        pass
+    return platform.processor() or platform.machine()
 
 
 def describe_environment(device: torch.device) -> dict[str, Any]:
@@ -61,9 +61,11 @@ def describe_environment(device: torch.device) -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": versions,
         "device": str(device),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model_name(),
         "cpu_count": os.cpu_count(),
-        "cpu_flags": _cpu_flags(),
+        "cpu_flags": sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma"))),
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),  # the vector ISA torch's own kernels use
+        "isa_cap": isa_cap(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.version.cuda,
     }

@@ -5,12 +5,17 @@ only where the CPU multiplies bf16 natively (``avx512_bf16`` or ``amx_bf16``); e
 CPUs such as many AMD EPYC servers) oneDNN emulates it and a ResNet step runs ~20x slower than in
 fp32. ``auto`` therefore never picks emulated arithmetic, and where bf16 is native it still times
 the real model on the real batch shape before choosing it.
+
+A process whose oneDNN is capped below bf16 (``ONEDNN_MAX_CPU_ISA=AVX2``, the way to reproduce an
+AVX2-only machine's kernels on a newer CPU) counts as having no native bf16: the cap, not the CPU,
+decides which kernels run.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPU flags of native bf16 arithmetic
+# oneDNN's ISA cap names (ONEDNN_MAX_CPU_ISA) whose kernels have no native bf16 dot products; the
+# names from AVX512_CORE_BF16 up (AVX10_1_512, the AMX ones, ALL, DEFAULT) keep them.
+ISA_CAPS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+ISA_CAP_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -59,8 +68,21 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
     return set()
 
 
-def cpu_has_native_bf16(flags: set[str] | None = None) -> bool:
+def isa_cap(environ: dict[str, str] | None = None) -> str | None:
+    """``NAME=VALUE`` of the oneDNN ISA cap set in the environment, None where none is."""
+    environ = os.environ if environ is None else environ
+    for name in ISA_CAP_VARIABLES:
+        if environ.get(name):
+            return f"{name}={environ[name]}"
+    return None
+
+
+def cpu_has_native_bf16(flags: set[str] | None = None, environ: dict[str, str] | None = None) -> bool:
+    """Whether bf16 matrix products run natively here: the CPU has the flags and no ISA cap hides them."""
     flags = cpu_flags() if flags is None else flags
+    cap = isa_cap(environ)
+    if cap is not None and cap.split("=", 1)[1].strip().upper() in ISA_CAPS_WITHOUT_BF16:
+        return False
     return bool(flags & set(NATIVE_BF16_FLAGS))
 
 
@@ -83,7 +105,9 @@ def resolve_precision(requested: str, device: torch.device, *, native_bf16: bool
         raise ConfigError("train.precision=fp16 is for CUDA; on a CPU use bf16, fp32 or auto")
     if requested == "auto":
         if not native:
-            return Precision("fp32", "auto: this CPU has no native bf16 (no avx512_bf16/amx_bf16)")
+            cap = isa_cap()
+            why = f"oneDNN is capped by {cap}" if cap else "no avx512_bf16/amx_bf16"
+            return Precision("fp32", f"auto: this CPU has no native bf16 ({why})")
         return Precision("bf16", "probe")
     if requested == "bf16" and not native:
         logger.warning("train.precision=bf16 on a CPU without native bf16 (no avx512_bf16/amx_bf16): "
