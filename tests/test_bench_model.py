@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
@@ -97,6 +98,9 @@ def test_report_format_with_fake_numbers():
     assert "emulated" not in native
     fp32_only = bench.format_report(rows[:1], fake_machine(native_bf16=False), fake_settings())
     assert "emulated" not in fp32_only
+    assert "none of avx512_bf16, amx_bf16 in the CPU flags" in fp32_only
+    capped = dataclasses.replace(fake_machine(native_bf16=False), isa_cap="ONEDNN_MAX_CPU_ISA=AVX2")
+    assert "native bf16: no (oneDNN capped by ONEDNN_MAX_CPU_ISA=AVX2)" in bench.format_report(rows, capped, fake_settings())
 
 
 @pytest.mark.parametrize("precision, channels_last", [("fp32", False), ("fp32", True), ("bf16", True)])

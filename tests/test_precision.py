@@ -85,3 +85,34 @@ def test_first_log_line_states_the_setup(tmp_path, caplog):
     assert "precision fp32" in first and "memory format contiguous" in first
     assert f"{torch.get_num_threads()} threads" in first
     assert trainer.state.steps_timed == 1 and trainer.state.step_seconds > 0
+
+
+def test_channels_last_trains_the_same_model_and_saves_plain_weights(tmp_path):
+    """train.channels_last changes the memory layout only: the same loss, and weights any model loads."""
+    clips = torch.randn(4, 2, 3, 32, 16)
+    pids = torch.tensor([0, 0, 1, 1])
+    trained = {}
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        model, _ = build_model(backbone="resnet18", init="random", allow_random_init=False, pooling="attention",
+                               embed_dim=8, num_classes=2)
+        # a small lr: Adam's first step moves each weight by about lr, whatever rounding does to tiny gradients
+        trainer = Trainer(model, build_loss([{"name": "cross_entropy"}]),
+                          TrainConfig(iterations=1, lr=1e-6, precision="fp32", checkpoint_every=0,
+                                      channels_last=channels_last), tmp_path / str(channels_last), CPU)
+        step = trainer.run_step(clips, pids)
+        trained[channels_last] = (step.values["loss"], {k: v.detach().clone() for k, v in model.state_dict().items()})
+    (loss_plain, plain), (loss_nhwc, nhwc) = trained[False], trained[True]
+    assert loss_nhwc == pytest.approx(loss_plain, rel=1e-4)
+    assert any(v.is_contiguous(memory_format=torch.channels_last) and not v.is_contiguous()
+               for v in nhwc.values() if v.dim() == 4)
+    embeddings = []
+    for weights in (plain, nhwc):  # both load into a fresh, contiguous model
+        fresh, _ = build_model(backbone="resnet18", init="random", allow_random_init=False, pooling="attention",
+                               embed_dim=8, num_classes=2)
+        fresh.load_state_dict(weights)
+        fresh.eval()
+        with torch.no_grad():
+            embeddings.append(fresh(clips).embedding)
+    assert fresh.channels_last is False
+    torch.testing.assert_close(embeddings[1], embeddings[0], rtol=1e-3, atol=1e-3)

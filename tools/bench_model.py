@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from reid.engine.precision import NATIVE_BF16_FLAGS, cpu_has_native_bf16
+from reid.engine.precision import NATIVE_BF16_FLAGS, cpu_has_native_bf16, isa_cap
 from reid.config import Config, TrainConfig, load_config
 from reid.data import DATASETS, VideoReIDDataset
 from reid.engine.trainer import build_optimizer
@@ -90,6 +90,7 @@ class Machine:
     torch_version: str
     device: str  # "cpu" or the GPU's name
     load_average: float | None = None  # 1-minute load average when the run started (None: unknown)
+    isa_cap: str | None = None  # "ONEDNN_MAX_CPU_ISA=AVX2" when the environment caps oneDNN's kernels
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def describe_machine(device: torch.device, load: float | None = None) -> Machine
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     return Machine(cpu=name, logical_cpus=os.cpu_count() or 0, native_bf16=cpu_has_native_bf16(flags),
                    torch_threads=torch.get_num_threads(), torch_version=torch.__version__, device=gpu,
-                   load_average=load)
+                   load_average=load, isa_cap=isa_cap())
 
 
 # ---- model ---------------------------------------------------------------------------------------
@@ -261,7 +262,12 @@ def format_table(rows: Sequence[Row]) -> str:
 def format_report(rows: Sequence[Row], machine: Machine, settings: Settings, *, command: str = "") -> str:
     """The markdown report: command, machine, settings, the table and one verdict per row."""
     s = settings
-    bf16 = "yes" if machine.native_bf16 else f"no (none of {', '.join(NATIVE_BF16_FLAGS)} in the CPU flags)"
+    if machine.native_bf16:
+        bf16 = "yes"
+    elif machine.isa_cap:
+        bf16 = f"no (oneDNN capped by {machine.isa_cap})"
+    else:
+        bf16 = f"no (none of {', '.join(NATIVE_BF16_FLAGS)} in the CPU flags)"
     lines = ["# Training throughput: model step vs training loader", ""]
     if command:
         lines += ["```", command, "```", ""]
