@@ -103,15 +103,15 @@ def resolve_precision(requested: str, device: torch.device, *, native_bf16: bool
         return Precision(requested, "train.precision")
     if requested == "fp16":
         raise ConfigError("train.precision=fp16 is for CUDA; on a CPU use bf16, fp32 or auto")
+    cap = isa_cap()
+    why = f"oneDNN is capped by {cap}" if cap else "no avx512_bf16/amx_bf16"
     if requested == "auto":
         if not native:
-            cap = isa_cap()
-            why = f"oneDNN is capped by {cap}" if cap else "no avx512_bf16/amx_bf16"
             return Precision("fp32", f"auto: this CPU has no native bf16 ({why})")
         return Precision("bf16", "probe")
     if requested == "bf16" and not native:
-        logger.warning("train.precision=bf16 on a CPU without native bf16 (no avx512_bf16/amx_bf16): "
-                       "the arithmetic is emulated and a step is typically ~20x slower than fp32")
+        logger.warning("train.precision=bf16 on a CPU without native bf16 (%s): the arithmetic is emulated "
+                       "and a step is typically ~20x slower than fp32", why)
     return Precision(requested, "train.precision")
 
 
