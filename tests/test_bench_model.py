@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from reid.data.synthetic import generate, preset
+from reid.engine.environment import cpu_model_name
+from reid.engine.precision import cpu_flags
 
 _PATH = Path(__file__).resolve().parents[1] / "tools" / "bench_model.py"
 _SPEC = importlib.util.spec_from_file_location("bench_model", _PATH)
@@ -55,15 +57,18 @@ def fake_settings() -> "bench.Settings":
                           dataset="synthetic", root="data/synthetic", workers=2, loader_batches=20, loader_skip=3)
 
 
-def test_parse_cpuinfo_and_native_bf16():
-    text = "processor\t: 0\nmodel name\t: Fake EPYC 1234\nflags\t\t: fpu avx2 avx512f amx_bf16\n" \
-           "processor\t: 1\nmodel name\t: Fake EPYC 1234\nflags\t\t: fpu avx2 avx512f amx_bf16\n"
-    name, flags = bench.parse_cpuinfo(text)
-    assert name == "Fake EPYC 1234"
+def test_cpuinfo_name_flags_and_native_bf16(tmp_path):
+    """describe_machine reads the CPU through reid.engine's cpuinfo readers."""
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Fake EPYC 1234\nflags\t\t: fpu avx2 avx512f amx_bf16\n"
+                    "processor\t: 1\nmodel name\t: Fake EPYC 1234\nflags\t\t: fpu avx2 avx512f amx_bf16\n")
+    flags = cpu_flags(info)
+    assert cpu_model_name(info) == "Fake EPYC 1234"
     assert bench.cpu_has_native_bf16(flags, environ={})
     assert not bench.cpu_has_native_bf16({"avx", "avx2", "avx512f"}, environ={})
     assert bench.cpu_has_native_bf16({"avx512_bf16"}, environ={})
-    assert bench.parse_cpuinfo("") == ("unknown", set())
+    assert cpu_flags(tmp_path / "missing") == set()
+    assert cpu_model_name(tmp_path / "missing")  # falls back to what platform knows
 
 
 def test_bottleneck_and_verdict_with_fake_numbers():

@@ -18,7 +18,6 @@ import contextlib
 import gc
 import logging
 import os
-import platform
 import shlex
 import statistics
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from reid.engine.environment import cpu_model_name
 from reid.engine.precision import NATIVE_BF16_FLAGS, cpu_has_native_bf16, isa_cap
 from reid.config import Config, TrainConfig, load_config
 from reid.data import DATASETS, VideoReIDDataset
@@ -114,19 +114,6 @@ class Settings:
 
 # ---- machine -------------------------------------------------------------------------------------
 
-def parse_cpuinfo(text: str) -> tuple[str, set[str]]:
-    """The CPU model name and flag set from the text of /proc/cpuinfo ("unknown", {} if absent)."""
-    name, flags = "unknown", set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and name == "unknown":
-            name = value.strip()
-        elif key in ("flags", "Features") and not flags:
-            flags = set(value.split())
-    return name, flags
-
-
 def load_average() -> float | None:
     try:
         return os.getloadavg()[0]
@@ -135,15 +122,8 @@ def load_average() -> float | None:
 
 
 def describe_machine(device: torch.device, load: float | None = None) -> Machine:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        text = ""
-    name, flags = parse_cpuinfo(text)
-    if name == "unknown":
-        name = platform.processor() or "unknown"
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return Machine(cpu=name, logical_cpus=os.cpu_count() or 0, native_bf16=cpu_has_native_bf16(flags),
+    return Machine(cpu=cpu_model_name(), logical_cpus=os.cpu_count() or 0, native_bf16=cpu_has_native_bf16(),
                    torch_threads=torch.get_num_threads(), torch_version=torch.__version__, device=gpu,
                    load_average=load, isa_cap=isa_cap())
 
