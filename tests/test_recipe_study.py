@@ -150,3 +150,15 @@ def test_a_seed_override_keeps_every_finished_seed_in_the_table(tmp_path):
     frame = next(line for line in table.splitlines() if line.startswith("| + frame |"))
     assert "44.0 ± 3.3" in base and base.rstrip().endswith("| 0,1,2 |")
     assert "42.0 ± 2.0" in frame and frame.rstrip().endswith("| 0,1 |")
+
+
+@pytest.mark.parametrize("study_file", ["configs/studies/recipe_study.yaml", "configs/studies/retrieval_study.yaml"])
+def test_every_shipped_row_builds_a_valid_config(study_file):
+    """A typo in a study row (a key, a choice, a loss term) fails here, not an hour into a study run."""
+    from reid.config import load_config
+
+    study = load_study(study_file)
+    assert study.rows
+    for row in study.rows:
+        cfg = load_config(study.base or None, [*study.common, *study.overrides(row.name)])
+        assert cfg.train.iterations > 0, row.name
