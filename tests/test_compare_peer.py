@@ -119,6 +119,25 @@ def test_missing_peer_venv_says_run_make_peer(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_row_name_may_hold_colons():
+    row = cp.parse_variant("K6: OSM+CAA at weight 2:loss.terms=[{name: osm_caa, weight: 2.0}],train.lr=0.001")
+    assert row.name == "K6: OSM+CAA at weight 2"
+    assert row.overrides == ["loss.terms=[{name: osm_caa, weight: 2.0}]", "train.lr=0.001"]
+
+
+def test_a_bad_project_row_is_refused_before_any_run(tmp_path):
+    """A typo in a variant stops the comparison at once, not after the first seed's peer run."""
+    root = _mars_root(tmp_path)
+    config = Path(__file__).resolve().parents[1] / "configs" / "mars_osm_caa.yaml"
+    with pytest.raises(SystemExit, match=r"project row 'typo': .*unknown config key 'train.lrr'"):
+        cp.main(["--root", str(root), "--config", str(config), "--peer-venv", str(tmp_path / "nope"),
+                 "--out", str(tmp_path / "o"), "--variant", "typo:train.lrr=0.1"])
+    with pytest.raises(SystemExit, match=r"project row 'ours': .*'osm' is not a loss"):
+        cp.main(["--root", str(root), "--config", str(config), "--sides", "ours", "--out", str(tmp_path / "o"),
+                 "loss.terms=[{name: osm}]"])
+    assert not (tmp_path / "o").exists()
+
+
 def test_root_without_mars_layout_is_refused(tmp_path):
     with pytest.raises(SystemExit, match=r"--root .*mars/info"):
         cp.main(["--root", str(tmp_path), "--sides", "ours", "--out", str(tmp_path / "o")])

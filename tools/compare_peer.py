@@ -31,7 +31,9 @@ from pathlib import Path
 
 import torch
 
+from reid.config import load_config
 from reid.engine.environment import cpu_model_name
+from reid.errors import ConfigError
 from reid.engine.precision import isa_cap
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,8 +98,16 @@ def split_overrides(text: str) -> list[str]:
 
 
 def parse_variant(text: str) -> Row:
-    """``NAME:key=value,key=value`` -> a project row; SystemExit naming the argument otherwise."""
-    name, sep, rest = text.partition(":")
+    """``NAME:key=value,key=value`` -> a project row; SystemExit naming the argument otherwise.
+
+    NAME ends at the first colon that a ``key=`` follows, so a name may hold colons of its own
+    (``K6: weight 2:loss.terms=...``).
+    """
+    name, sep, rest = text, "", ""
+    for match in re.finditer(":", text):
+        if KEY_START.match(text[match.end():]):
+            name, sep, rest = text[:match.start()], ":", text[match.end():]
+            break
     name = name.strip()
     overrides = split_overrides(rest)
     if not sep or not name or not overrides:
@@ -184,8 +194,8 @@ def peer_command(args: argparse.Namespace, python: Path, seed: int, run_dir: Pat
             "--workers", str(args.workers), "--threads", str(args.threads)]
 
 
-def ours_command(args: argparse.Namespace, row: Row, seed: int, run_dir: Path) -> list[str]:
-    """tools/train.py with the matched settings; the user's overrides, then the row's, come last."""
+def ours_overrides(args: argparse.Namespace, row: Row) -> list[str]:
+    """The matched settings, then the user's overrides, then the row's (a later one wins)."""
     matched = [
         "data.name=mars", f"data.root={Path(args.root).resolve()}", "model.backbone=resnet18", "model.init=random",
         f"data.height={args.height}", f"data.width={args.width}", f"data.seq_len={args.seq_len}",
@@ -193,8 +203,23 @@ def ours_command(args: argparse.Namespace, row: Row, seed: int, run_dir: Path) -
         f"data.workers={args.workers}", f"train.iterations={args.iterations}",
         "train.resume=''",  # every run trains from scratch, even in a reused folder
     ]
-    return [sys.executable, str(TRAIN), "--config", str(Path(args.config).resolve()), *matched,
-            *args.overrides, *row.overrides, f"seed={seed}", f"output_dir={run_dir}"]
+    return [*matched, *args.overrides, *row.overrides]
+
+
+def check_ours_configs(args: argparse.Namespace) -> None:
+    """Build every project row's config before any run starts: SystemExit naming the row otherwise."""
+    for row in args.rows:
+        if row.side == "ours":
+            try:
+                load_config(args.config, ours_overrides(args, row))
+            except ConfigError as exc:
+                raise SystemExit(f"project row {row.name!r}: {exc}") from None
+
+
+def ours_command(args: argparse.Namespace, row: Row, seed: int, run_dir: Path) -> list[str]:
+    """tools/train.py with the row's overrides (ours_overrides) and the seed's folder."""
+    return [sys.executable, str(TRAIN), "--config", str(Path(args.config).resolve()), *ours_overrides(args, row),
+            f"seed={seed}", f"output_dir={run_dir}"]
 
 
 def parse_rate(log_text: str) -> tuple[int, float] | None:
@@ -369,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"but {root / 'mars' / 'info'} is not a folder")
     if "ours" in args.sides and not Path(args.config).is_file():
         raise SystemExit(f"--config {args.config}: file not found")
+    check_ours_configs(args)
     python = peer_python(args.peer_venv) if "peer" in args.sides else None
     out = Path(args.out).resolve()
     results: dict[str, list[RunResult]] = {r.name: [] for r in args.rows}
