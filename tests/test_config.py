@@ -74,3 +74,47 @@ def test_shipped_configs_load():
     assert configs
     for path in configs:
         load_config(path)
+
+
+# The recipe: the keys the recipe study decides (docs/recipe_study.md). Every video config for real
+# data carries the same values, so a change of the default cannot leave one dataset behind.
+RECIPE_KEYS = ["data.seq_len", "data.sampling", "data.test_seq_len", "data.test_max_frames", "data.crop",
+               "data.flip", "data.augment_per_frame", "data.random_erasing", "data.color_jitter",
+               "data.num_identities", "data.num_instances", "model.pooling", "model.embed_dim", "model.neck",
+               "model.last_stride", "model.classifier_bias", "model.classifier_std", "train.optimizer",
+               "train.lr", "train.betas", "train.weight_decay", "train.warmup", "train.lr_steps",
+               "train.lr_gamma", "train.schedule", "train.loss_level", "train.precision", "train.channels_last",
+               "loss.terms", "eval.metric", "eval.rerank"]
+# Where the demo differs on purpose (its comments say why): tiny frames, a short test, fp32 everywhere.
+DEMO_OWN = {"data.seq_len", "data.test_max_frames", "data.num_identities", "data.num_instances",
+            "model.embed_dim", "train.precision", "train.channels_last"}
+
+
+def _recipe(name: str, keys: list[str]) -> dict:
+    from pathlib import Path
+
+    from reid.config import config_to_dict
+
+    data = config_to_dict(load_config(Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml"))
+    out = {}
+    for key in keys:
+        node = data
+        for part in key.split("."):
+            node = node[part]
+        out[key] = node
+    for term in out.get("loss.terms", []):
+        if term["name"] == "osm_caa":
+            term.pop("sigma")  # a per-dataset constant of the method (LPW: 0.6), not a recipe choice
+    return out
+
+
+@pytest.mark.parametrize("name", ["ilidsvid_osm_caa", "prid2011_osm_caa", "lpw_osm_caa"])
+def test_video_configs_share_the_default_recipe(name):
+    mars, other = _recipe("mars_osm_caa", RECIPE_KEYS), _recipe(name, RECIPE_KEYS)
+    assert {k: v for k, v in other.items() if v != mars[k]} == {}, f"{name}.yaml differs from mars_osm_caa.yaml"
+
+
+def test_the_demo_trains_the_default_recipe():
+    keys = [k for k in RECIPE_KEYS if k not in DEMO_OWN]
+    mars, demo = _recipe("mars_osm_caa", keys), _recipe("demo", keys)
+    assert {k: v for k, v in demo.items() if v != mars[k]} == {}
