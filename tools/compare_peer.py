@@ -33,8 +33,8 @@ import torch
 
 from reid.config import load_config
 from reid.engine.environment import cpu_model_name
-from reid.errors import ConfigError
 from reid.engine.precision import isa_cap
+from reid.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = REPO / "tools" / "train.py"
