@@ -157,10 +157,27 @@ def test_every_shipped_row_builds_a_valid_config(study_file):
     """A typo in a study row (a config key, a loss name or field) fails here, not an hour into a study run.
 
     Choice values (data.sampling=...) are checked where they are used, at the start of a run."""
-    from reid.config import load_config
-
     study = load_study(study_file)
     assert study.rows
-    for row in study.rows:
-        cfg = load_config(study.base or None, [*study.common, *study.overrides(row.name)])
-        assert cfg.train.iterations > 0, row.name
+    study.check_configs([row.name for row in study.rows])
+
+
+def test_a_row_whose_config_does_not_build_stops_the_tool_before_any_run(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("recipe_tool", Path(__file__).parents[1] / "tools" / "recipe_study.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    path = write(tmp_path, STUDY + "  - {name: typo, parent: base, set: [train.iteratons=5]}\n")
+
+    def forbidden(*a, **k):
+        raise AssertionError("a run started although a later row's config does not build")
+
+    monkeypatch.setattr("subprocess.run", forbidden)
+    with pytest.raises(ConfigError, match=r"study row 'typo': .*iteratons"):
+        tool.main(["--study", str(path), "--out", str(tmp_path / "out"), "--rows", "base", "typo"])
+    study = load_study(path)
+    study.check_configs(["base", "+ evenly"])  # the good rows build
+    with pytest.raises(ConfigError, match="study row 'typo'"):
+        study.check_configs(["typo"])

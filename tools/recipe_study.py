@@ -32,6 +32,8 @@ def main(argv=None):
     names = args.rows or [r.name for r in study.rows]
     for name in names:
         study.row(name)  # unknown names fail before anything runs
+    if not args.table_only:
+        study.check_configs(names)  # so does a row whose config does not build
     out = Path(args.out)
     tabulated = sorted(set(study.seeds) | set(seeds))  # rows not run now keep every seed they have
     results = {}

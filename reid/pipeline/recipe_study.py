@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from reid.config import load_config
 from reid.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,17 @@ class Study:
             if row in chain:
                 raise ConfigError(f"study row {name!r}: its parents form a cycle")
         return [item for r in reversed(chain) for item in r.set]
+
+    def check_configs(self, names: list[str]) -> None:
+        """Build each named row's config before any run starts: a ConfigError naming the row otherwise.
+
+        Catches unknown keys, bad values of typed keys and bad loss terms; choice values such as
+        ``data.sampling`` are checked by the module that uses them, at the start of the run."""
+        for name in names:
+            try:
+                load_config(self.base or None, [*self.common, *self.overrides(name)])
+            except ConfigError as exc:
+                raise ConfigError(f"study row {name!r}: {exc}") from None
 
 
 def load_study(path: str | Path) -> Study:
