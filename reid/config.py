@@ -7,6 +7,7 @@ the field's type. Overrides use ``section.key=value`` with the value parsed as Y
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -329,11 +330,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    file_data = copy.deepcopy(data)
     apply_overrides(data, overrides or [])
     try:
         return config_from_dict(data)
     except ConfigError as exc:
         where = f"{path}: " if path is not None else ""
+        if overrides:
+            try:  # name the file only where the file alone is at fault
+                config_from_dict(file_data)
+                where = f"overrides on {path}: " if path is not None else "overrides: "
+            except ConfigError:
+                pass
         raise ConfigError(f"{where}{exc}") from None
 
 

@@ -20,6 +20,18 @@ def test_unknown_key_names_key_and_nearest(tmp_path):
     assert "train.iteratons" in msg and "train.iterations" in msg and str(path) in msg
 
 
+def test_an_error_from_an_override_says_so(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  iterations: 5\n")
+    with pytest.raises(ConfigError, match=rf"^overrides on {path}: unknown config key 'train\.iteratons'"):
+        load_config(path, ["train.iteratons=3"])
+    with pytest.raises(ConfigError, match=r"^overrides: config key 'train\.iterations'"):
+        load_config(None, ["train.iterations=many"])
+    path.write_text("train:\n  iteratons: 5\n")  # the file itself is at fault: it is named alone
+    with pytest.raises(ConfigError, match=rf"^{path}: unknown config key 'train\.iteratons'"):
+        load_config(path, ["train.lr=0.001"])
+
+
 def test_unknown_section():
     with pytest.raises(ConfigError, match="modle"):
         config_from_dict({"modle": {}})
