@@ -135,6 +135,9 @@ def test_a_bad_project_row_is_refused_before_any_run(tmp_path):
     with pytest.raises(SystemExit, match=r"project row 'ours': .*'osm' is not a loss"):
         cp.main(["--root", str(root), "--config", str(config), "--sides", "ours", "--out", str(tmp_path / "o"),
                  "loss.terms=[{name: osm}]"])
+    with pytest.raises(SystemExit, match=r"project row 'cos': config key 'eval.metric': 'cosin' is not one of"):
+        cp.main(["--root", str(root), "--config", str(config), "--sides", "ours", "--out", str(tmp_path / "o"),
+                 "--variant", "cos:eval.metric=cosin"])
     assert not (tmp_path / "o").exists()
 
 

@@ -154,9 +154,8 @@ def test_a_seed_override_keeps_every_finished_seed_in_the_table(tmp_path):
 
 @pytest.mark.parametrize("study_file", ["configs/studies/recipe_study.yaml", "configs/studies/retrieval_study.yaml"])
 def test_every_shipped_row_builds_a_valid_config(study_file):
-    """A typo in a study row (a config key, a loss name or field) fails here, not an hour into a study run.
-
-    Choice values (data.sampling=...) are checked where they are used, at the start of a run."""
+    """A typo in a study row (a config key, a loss name or field, a choice value) fails here, not an hour
+    into a study run."""
     study = load_study(study_file)
     assert study.rows
     study.check_configs([row.name for row in study.rows])
@@ -181,3 +180,6 @@ def test_a_row_whose_config_does_not_build_stops_the_tool_before_any_run(tmp_pat
     study.check_configs(["base", "+ evenly"])  # the good rows build
     with pytest.raises(ConfigError, match="study row 'typo'"):
         study.check_configs(["typo"])
+    study = load_study(write(tmp_path, STUDY + "  - {name: bad choice, parent: base, set: [data.sampling=randon]}\n"))
+    with pytest.raises(ConfigError, match=r"study row 'bad choice': config key 'data.sampling': 'randon' is not one"):
+        study.check_configs(["base", "bad choice"])

@@ -25,6 +25,8 @@ from reid.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
+DIST_BACKENDS = ("gloo", "nccl")  # train.dist_backend: one of these, or auto
+
 __all__ = ["DistContext", "GlobalBatchNorm", "convert_global_bn", "gather_rows", "gather_with_grad", "init_distributed", "shutdown_distributed",
            "share_of"]
 
@@ -104,8 +106,8 @@ def init_distributed(device: str = "auto", backend: str = "auto", timeout_s: flo
     use_cuda = torch.cuda.is_available() and device in ("auto", "cuda") or device.startswith("cuda:")
     if backend == "auto":
         backend = "nccl" if use_cuda else "gloo"
-    if backend not in ("gloo", "nccl"):
-        raise ConfigError(f"config key 'train.dist_backend': {backend!r}; valid: auto, gloo, nccl")
+    if backend not in DIST_BACKENDS:
+        raise ConfigError(f"config key 'train.dist_backend': {backend!r}; valid: auto, {', '.join(DIST_BACKENDS)}")
     if backend == "nccl":
         if not torch.cuda.is_available():
             raise ConfigError("config key 'train.dist_backend': nccl needs CUDA; use gloo (or auto) on CPU")

@@ -26,6 +26,7 @@ from torch import nn
 from reid.config import check_choice
 from reid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from reid.engine.checkpoint import atomic_write_bytes
+from reid.engine.extract import FEATURES
 from reid.errors import ReIDError
 from reid.models.reid_net import ReIDNet
 from reid.models.temporal_pooling import POOLINGS
@@ -48,7 +49,7 @@ class ClipEmbedder(nn.Module):
     def __init__(self, model: ReIDNet, feature: str = "embedding") -> None:
         super().__init__()
         self.model = model
-        self.feature = check_choice(feature, ("embedding", "neck"), "eval.feature")
+        self.feature = check_choice(feature, FEATURES, "eval.feature")
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:  # (B, T, 3, H, W) -> (B, D)
         emb = self.model(clips).embedding

@@ -15,6 +15,8 @@ from reid.data.tracklet import Tracklet
 from reid.data.transforms import ClipTransform
 from reid.models.reid_net import ReIDNet
 
+FEATURES = ("embedding", "neck")  # eval.feature: what a clip is represented by at test time
+
 
 @torch.no_grad()
 def extract_features(
@@ -43,7 +45,7 @@ def extract_features(
         mode, so the clip mean commutes with it). ``resize`` > 0: frames are resized to that
         shorter side and centre-cropped to height x width (``ClipTransform``).
     """
-    check_choice(feature, ("embedding", "neck"), "eval.feature")
+    check_choice(feature, FEATURES, "eval.feature")
     device = torch.device(device)
     dataset = EvalClips(tracklets, seq_len=seq_len, max_frames=max_frames,
                         transform=ClipTransform(height, width, train=False, resize=resize))

@@ -33,6 +33,7 @@ import yaml
 
 from reid.config import load_config
 from reid.errors import ConfigError
+from reid.pipeline.choices import check_choices
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,11 @@ class Study:
     def check_configs(self, names: list[str]) -> None:
         """Build each named row's config before any run starts: a ConfigError naming the row otherwise.
 
-        Catches unknown keys, bad values of typed keys and bad loss terms; choice values such as
-        ``data.sampling`` are checked by the module that uses them, at the start of the run."""
+        Catches unknown keys, values of the wrong type, bad loss terms and values outside a key's
+        choices (``data.sampling``, ``eval.metric``, ...)."""
         for name in names:
             try:
-                load_config(self.base or None, [*self.common, *self.overrides(name)])
+                check_choices(load_config(self.base or None, [*self.common, *self.overrides(name)]))
             except ConfigError as exc:
                 raise ConfigError(f"study row {name!r}: {exc}") from None
 

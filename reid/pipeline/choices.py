@@ -1,0 +1,55 @@
+"""Every config key whose value names one of a fixed set, checked in one pass before any work starts.
+
+Each set belongs to the module that uses the value, and that module checks it again where it is
+used (for code that calls the library directly). This table only brings the checks forward: a typo
+such as ``eval.metric=cosin`` then stops a run at its start, not after hours of training when the
+evaluation first reads it, and a bad ``data.sampling`` is one line, not an error re-raised from
+inside a loader worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from reid.config import Config, check_choice
+from reid.data.frame_sampling import SAMPLERS
+from reid.data.identity_sampler import EPOCHS
+from reid.data.datasets.image_sets import CROP_BOX
+from reid.data.transforms import CROPS
+from reid.engine.distributed import DIST_BACKENDS
+from reid.engine.extract import FEATURES
+from reid.engine.precision import PRECISIONS
+from reid.engine.trainer import BEST_METRICS, LOSS_LEVELS, OPTIMIZERS, SCHEDULES
+from reid.eval.distance import METRICS
+from reid.models.backbones import BACKBONES
+from reid.models.reid_net import NECKS
+from reid.models.temporal_pooling import POOLINGS
+from reid.pipeline.evaluation import PROTOCOLS
+
+#: config key -> the values it accepts
+CHOICES: dict[str, Collection[str]] = {
+    "data.sampling": tuple(SAMPLERS),
+    "data.epoch": EPOCHS,
+    "data.crop": CROPS,
+    "data.crop_box": CROP_BOX,
+    "model.backbone": tuple(BACKBONES),
+    "model.pooling": tuple(POOLINGS),
+    "model.neck": NECKS,
+    "train.optimizer": OPTIMIZERS,
+    "train.schedule": SCHEDULES,
+    "train.loss_level": LOSS_LEVELS,
+    "train.best_metric": BEST_METRICS,
+    "train.precision": PRECISIONS,
+    "train.dist_backend": ("auto", *DIST_BACKENDS),
+    "eval.metric": METRICS,
+    "eval.protocol": PROTOCOLS,
+    "eval.feature": FEATURES,
+}
+
+
+def check_choices(cfg: Config) -> Config:
+    """Raise ConfigError naming the first key of ``CHOICES`` whose value is not one it accepts."""
+    for key, choices in CHOICES.items():
+        section, name = key.split(".")
+        check_choice(getattr(getattr(cfg, section), name), choices, key)
+    return cfg
