@@ -330,19 +330,28 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path}: expected a mapping of sections (data:, model:, ...), "
+                              f"found a {type(data).__name__}")
     file_data = copy.deepcopy(data)
     apply_overrides(data, overrides or [])
     try:
         return config_from_dict(data)
     except ConfigError as exc:
-        where = f"{path}: " if path is not None else ""
-        if overrides:
-            try:  # name the file only where the file alone is at fault
-                config_from_dict(file_data)
-                where = f"overrides on {path}: " if path is not None else "overrides: "
-            except ConfigError:
-                pass
-        raise ConfigError(f"{where}{exc}") from None
+        raise ConfigError(f"{_blame(path, file_data, overrides, exc)}{exc}") from None
+
+
+def _blame(path: Path | None, file_data: dict, overrides: list[str] | None, exc: ConfigError) -> str:
+    """Who an error of the merged config comes from: the file when the file alone fails the same
+    way, else the overrides (on the file, if there is one)."""
+    if not overrides:
+        return f"{path}: " if path is not None else ""
+    try:
+        config_from_dict(file_data)
+    except ConfigError as file_exc:
+        if path is not None and str(file_exc) == str(exc):
+            return f"{path}: "
+    return f"overrides on {path}: " if path is not None else "overrides: "
 
 
 def config_to_dict(cfg: Config) -> dict:

@@ -49,7 +49,7 @@ def test_missing_dataset_is_a_one_line_error(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-def test_evaluation_takes_the_model_from_the_checkpoint_and_writes_beside_it(tmp_path):
+def test_evaluation_takes_the_model_from_the_checkpoint_and_writes_beside_it(tmp_path, capsys):
     import pytest
 
     from reid.config import load_config
@@ -82,6 +82,9 @@ def test_evaluation_takes_the_model_from_the_checkpoint_and_writes_beside_it(tmp
     assert same.data == train_cfg.data and same.output_dir == str(tmp_path / "mine")
     with pytest.raises(SystemExit):
         parse_for_checkpoint(parser, ["--checkpoint", ckpt, "model.embed_dim=64"])
+    with pytest.raises(SystemExit):  # a bad value stops the evaluation before it reads any data
+        parse_for_checkpoint(parser, ["--checkpoint", ckpt, "eval.metric=cosin"])
+    assert "error: config key 'eval.metric': 'cosin' is not one of" in capsys.readouterr().err
 
 
 def _own_footage(root, pids=(1, 2, 3)):

@@ -30,6 +30,18 @@ def test_an_error_from_an_override_says_so(tmp_path):
     path.write_text("train:\n  iteratons: 5\n")  # the file itself is at fault: it is named alone
     with pytest.raises(ConfigError, match=rf"^{path}: unknown config key 'train\.iteratons'"):
         load_config(path, ["train.lr=0.001"])
+    path.write_text("data:\n  height: 64\ntrain:\n  iteratons: 5\n")  # both at fault: the one reported is named
+    with pytest.raises(ConfigError, match=rf"^overrides on {path}: unknown config key 'data\.heigth'"):
+        load_config(path, ["data.heigth=3"])
+
+
+@pytest.mark.parametrize("text", ["- 1\n- 2\n", "just a string\n"])
+def test_a_config_file_that_is_not_a_mapping_is_one_error(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    for overrides in ([], ["seed=1"], ["train.lr=1"]):
+        with pytest.raises(ConfigError, match=rf"config file {path}: expected a mapping"):
+            load_config(path, overrides)
 
 
 def test_unknown_section():

@@ -37,6 +37,7 @@ from reid.errors import ConfigError, ReIDError
 from reid.losses import build_loss
 from reid.models import BACKBONES, build_model
 from reid.pipeline.builders import build_train_loader, load_data
+from reid.pipeline.config_checks import check_config
 
 logger = logging.getLogger("bench_model")
 
@@ -193,11 +194,11 @@ def measure_model(case: Case, *, batch: int, instances: int, height: int, width:
 def loader_config(*, dataset: str, root: str, height: int, width: int, seq_len: int, batch: int, instances: int,
                   workers: int, batches: int, overrides: Sequence[str] = ()) -> Config:
     """The project config whose training loader yields ``batches`` batches of ``batch`` clips."""
-    return load_config(None, [
+    return check_config(load_config(None, [
         f"data.name={dataset}", f"data.root={root}", f"data.height={height}", f"data.width={width}",
         f"data.seq_len={seq_len}", f"data.num_identities={batch // instances}", f"data.num_instances={instances}",
         f"data.workers={workers}", f"train.iterations={batches}", *overrides,
-    ])
+    ]))
 
 
 def measure_loader(cfg: Config, data: VideoReIDDataset, *, skip: int, pin_memory: bool = False) -> float:

@@ -35,7 +35,7 @@ from reid.config import load_config
 from reid.engine.environment import cpu_model_name
 from reid.engine.precision import isa_cap
 from reid.errors import ConfigError
-from reid.pipeline.choices import check_choices
+from reid.pipeline.config_checks import check_config
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = REPO / "tools" / "train.py"
@@ -212,7 +212,7 @@ def check_ours_configs(args: argparse.Namespace) -> None:
     for row in args.rows:
         if row.side == "ours":
             try:
-                check_choices(load_config(args.config, ours_overrides(args, row)))
+                check_config(load_config(args.config, ours_overrides(args, row)))
             except ConfigError as exc:
                 raise SystemExit(f"project row {row.name!r}: {exc}") from None
 

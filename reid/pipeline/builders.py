@@ -30,10 +30,18 @@ logger = logging.getLogger(__name__)
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    device = parse_device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} was asked for but CUDA is not available; use device=cpu")
+        raise ConfigError(f"config key 'device': {name!r}, but CUDA is not available here; use device=cpu or auto")
     return device
+
+
+def parse_device(name: str) -> torch.device:
+    """The torch device a ``device`` value names (``auto`` is resolved by resolve_device)."""
+    try:
+        return torch.device("cpu" if name == "auto" else name)
+    except RuntimeError:
+        raise ConfigError(f"config key 'device': {name!r} is not a device; expected auto, cpu, cuda or cuda:N") from None
 
 
 def seed_everything(seed: int) -> None:

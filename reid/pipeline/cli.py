@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reid.config import Config, ModelConfig, _build, load_config
 from reid.errors import ConfigError, ReIDError
-from reid.pipeline.choices import check_choices
+from reid.pipeline.config_checks import check_config
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> tup
     args = parser.parse_intermixed_args(argv)  # overrides may come before and after options
     setup_logging(args.quiet)
     try:
-        cfg = check_choices(load_config(args.config, args.overrides))
+        cfg = check_config(load_config(args.config, args.overrides))
     except ReIDError as exc:
         parser.exit(2, f"error: {exc}\n")
     return args, cfg
@@ -91,7 +91,7 @@ def parse_for_checkpoint(parser: argparse.ArgumentParser, argv: list[str] | None
             cfg = dataclasses.replace(cfg, model=model)
         elif saved is None:
             logger.warning("%s holds no saved config: its model is built from the given config", args.checkpoint)
-        check_choices(cfg)
+        check_config(cfg)
     except ReIDError as exc:
         parser.exit(2, f"error: {exc}\n")
     base = Path(cfg.output_dir) if "{split}" in args.checkpoint else Path(args.checkpoint).parent

@@ -33,7 +33,7 @@ import yaml
 
 from reid.config import load_config
 from reid.errors import ConfigError
-from reid.pipeline.choices import check_choices
+from reid.pipeline.config_checks import check_config
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +76,11 @@ class Study:
     def check_configs(self, names: list[str]) -> None:
         """Build each named row's config before any run starts: a ConfigError naming the row otherwise.
 
-        Catches unknown keys, values of the wrong type, bad loss terms and values outside a key's
-        choices (``data.sampling``, ``eval.metric``, ...)."""
+        Catches what reid.pipeline.config_checks.check_config does: unknown keys, values of the
+        wrong type or outside a key's choices, bad loss terms, schedule ranges."""
         for name in names:
             try:
-                check_choices(load_config(self.base or None, [*self.common, *self.overrides(name)]))
+                check_config(load_config(self.base or None, [*self.common, *self.overrides(name)]))
             except ConfigError as exc:
                 raise ConfigError(f"study row {name!r}: {exc}") from None
 

@@ -21,6 +21,7 @@ from reid.eval.report import write_text
 from reid.losses import build_loss
 from reid.models import ReIDNet
 from reid.pipeline.builders import build_model_for, build_train_loader, load_data, resolve_device, seed_everything
+from reid.pipeline.config_checks import check_config
 from reid.pipeline.evaluation import evaluate_model
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,8 @@ def run_log(path: Path):
 def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet | None,
                   dist: DistContext) -> tuple[ReIDNet, TrainState]:
     out = Path(cfg.output_dir)
-    criterion = build_loss(cfg.loss.terms)  # a bad loss parameter fails before anything is read or written
+    check_config(cfg)  # a bad value fails before anything is read or written
+    criterion = build_loss(cfg.loss.terms)
     series = CheckpointSeries(out, keep=cfg.train.keep_checkpoints)
     device = resolve_device(cfg.device)
     if dist.backend == "nccl":
