@@ -82,3 +82,17 @@ def test_train_stops_on_a_bad_evaluation_metric_before_training(tmp_path):
     assert out.stderr.strip().splitlines()[-1] == ("error: config key 'eval.metric': 'cosin' is not one of "
                                                   "cosine, euclidean, sqeuclidean")
     assert "Traceback" not in out.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_cuda_device_without_cuda_is_one_config_error():
+    import torch
+
+    from reid.pipeline.builders import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match=r"config key 'device': 'cuda:1', but CUDA is not available here"):
+        resolve_device("cuda:1")
+    check_config(load_config(None, ["device=cuda"]))  # availability is checked where the device is used
