@@ -27,7 +27,7 @@ from reid.models.backbones import BACKBONES
 from reid.models.reid_net import NECKS
 from reid.models.temporal_pooling import POOLINGS
 from reid.pipeline.builders import check_image_retrieval, parse_device
-from reid.pipeline.evaluation import PROTOCOLS
+from reid.pipeline.evaluation import EVAL_PROTOCOLS
 
 #: config key -> the values it accepts
 CHOICES: dict[str, Collection[str]] = {
@@ -45,7 +45,7 @@ CHOICES: dict[str, Collection[str]] = {
     "train.precision": PRECISIONS,
     "train.dist_backend": ("auto", *DIST_BACKENDS),
     "eval.metric": METRICS,
-    "eval.protocol": PROTOCOLS,
+    "eval.protocol": EVAL_PROTOCOLS,
     "eval.feature": FEATURES,
 }
 

@@ -14,7 +14,7 @@ from reid.errors import ConfigError
 from reid.engine.distributed import DistContext, gather_features
 from reid.engine.extract import extract_features
 from reid.eval.distance import pairwise_distance
-from reid.eval.ranking import evaluate
+from reid.eval.ranking import PROTOCOLS, evaluate
 from reid.eval.rerank import rerank
 from reid.eval.report import fmt, summarise, summarise_retrieval, summary_line
 from reid.eval.retrieval import evaluate_retrieval
@@ -22,7 +22,8 @@ from reid.models import ReIDNet
 
 logger = logging.getLogger(__name__)
 
-PROTOCOLS = ("standard", "mars-official", "retrieval")
+#: eval.protocol: the video re-ID protocols of reid.eval.ranking, plus leave-one-out retrieval for image sets
+EVAL_PROTOCOLS = (*PROTOCOLS, "retrieval")
 
 
 def embed(cfg: Config, model: ReIDNet, tracklets: list[Tracklet], device: torch.device,
@@ -71,7 +72,7 @@ def evaluate_features_full(cfg: Config, qf: np.ndarray, gf: np.ndarray, query: l
                            gallery: list[Tracklet], *, rerank_too: bool | None = None) -> Evaluation:
     """``evaluate_features`` that also keeps the distances and per-query AP (an ``Evaluation``)."""
     e = cfg.eval
-    check_choice(e.protocol, PROTOCOLS, "eval.protocol")
+    check_choice(e.protocol, EVAL_PROTOCOLS, "eval.protocol")
     if e.protocol == "retrieval":
         return evaluate_retrieval_features(cfg, qf, query, gallery, rerank_too=rerank_too)
     q_pids = np.array([t.pid for t in query])
