@@ -1,4 +1,5 @@
-"""Choice-valued config keys are checked at load, before any data is read or any step is trained."""
+"""check_config: choice values, device names, loss terms and schedule ranges, checked before any data is read
+or any step is trained."""
 
 import dataclasses
 import subprocess

@@ -24,6 +24,17 @@ def write(tmp_path, text):
     return path
 
 
+def load_tool():
+    """tools/recipe_study.py as a module (tools/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("recipe_tool", Path(__file__).parents[1] / "tools" / "recipe_study.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 def fake_run(run_dir, rank1, mAP, s_per_it=1.0, rr=None):
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {"plain": {"rank1": rank1, "mAP": mAP}}
@@ -115,12 +126,7 @@ def test_a_failed_run_names_its_log(tmp_path, monkeypatch):
 
 
 def test_table_only_reads_finished_runs(tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("recipe_tool", Path(__file__).parents[1] / "tools" / "recipe_study.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool()
     path = write(tmp_path, STUDY)
     fake_run(tmp_path / "out" / "base" / "seed0", 40.0, 50.0)
     fake_run(tmp_path / "out" / "frame" / "seed1", 45.0, 52.0)
@@ -132,12 +138,7 @@ def test_table_only_reads_finished_runs(tmp_path, capsys):
 
 
 def test_a_seed_override_keeps_every_finished_seed_in_the_table(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("recipe_tool", Path(__file__).parents[1] / "tools" / "recipe_study.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool()
     path = write(tmp_path, STUDY)
     for name in ("base", "frame"):
         fake_run(tmp_path / "out" / name / "seed0", 40.0, 50.0)
@@ -162,12 +163,7 @@ def test_every_shipped_row_builds_a_valid_config(study_file):
 
 
 def test_a_row_whose_config_does_not_build_stops_the_tool_before_any_run(tmp_path, monkeypatch):
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("recipe_tool", Path(__file__).parents[1] / "tools" / "recipe_study.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool()
     path = write(tmp_path, STUDY + "  - {name: typo, parent: base, set: [train.iteratons=5]}\n")
 
     def forbidden(*a, **k):
