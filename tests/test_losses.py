@@ -9,6 +9,7 @@ import torch
 
 from reid.losses import OSMCAALoss
 from reid.losses import functional as LF
+from reid.pipeline.training import describe_degenerate
 from tests.reference.osm_caa_loop import class_probability, osm_caa_loss_loop
 
 K, D = 4, 5
@@ -181,6 +182,10 @@ def test_degenerate_batches_are_finite_and_counted() -> None:
     assert torch.isfinite(out) and torch.isfinite(x.grad).all()
     assert loss_fn.stats == {"batches": 3, "no_negative_pairs": 2, "no_positive_pairs": 1,
                              "zero_positive_weight": 1, "zero_attention": 1}
+    assert describe_degenerate(loss_fn.stats) == ("3 batches, degenerate cases: no_negative_pairs in 2, "
+                                                  "no_positive_pairs in 1, zero_attention in 1, "
+                                                  "zero_positive_weight in 1")
+    assert describe_degenerate({"batches": 5}) == "5 batches, degenerate cases: none"
 
 
 def test_float32_huge_norms_and_bfloat16_autocast_stay_finite() -> None:

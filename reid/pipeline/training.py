@@ -200,8 +200,15 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
     for name, term in criterion.terms.items():
         stats = getattr(term, "stats", None)
         if stats:
-            logger.info("loss %s degenerate-batch counters: %s", name, dict(stats))
+            logger.info("loss %s: %s", name, describe_degenerate(stats))
     return model, state
+
+
+def describe_degenerate(stats: dict) -> str:
+    """One line from a loss term's counters: how many batches, and which degenerate cases occurred."""
+    cases = {key: count for key, count in sorted(stats.items()) if key != "batches" and count}
+    found = ", ".join(f"{key} in {count}" for key, count in cases.items()) or "none"
+    return f"{stats.get('batches', 0)} batches, degenerate cases: {found}"
 
 
 def offer_best(cfg: Config, model: ReIDNet, results: dict, iteration: int, num_classes: int) -> bool:
