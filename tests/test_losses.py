@@ -7,9 +7,8 @@ import math
 import pytest
 import torch
 
-from reid.losses import OSMCAALoss
+from reid.losses import OSMCAALoss, describe_degenerate
 from reid.losses import functional as LF
-from reid.pipeline.training import describe_degenerate
 from tests.reference.osm_caa_loop import class_probability, osm_caa_loss_loop
 
 K, D = 4, 5
@@ -223,7 +222,7 @@ def test_invalid_labels_and_shapes_raise() -> None:
 def test_loss_gradients_are_bitwise_repeatable_on_several_threads():
     """Training reproduces run to run only if every backward is deterministic on a multi-threaded
     CPU; a gather of pair rows (f[i] - f[j]) was not (its backward accumulates into repeated rows)."""
-    from reid.losses import OSMCAALoss
+    from reid.losses import OSMCAALoss, describe_degenerate
 
     threads = torch.get_num_threads()
     torch.set_num_threads(max(2, threads))

@@ -28,6 +28,13 @@ def _check_positive(name: str, value: float) -> None:
         raise ConfigError(f"OSMCAALoss: {name}={value!r}, expected a number > 0")
 
 
+def describe_degenerate(stats: dict) -> str:
+    """One line from ``OSMCAALoss.stats``: how many batches, and which degenerate cases occurred."""
+    cases = {key: count for key, count in sorted(stats.items()) if key != "batches" and count}
+    found = ", ".join(f"{key} in {count}" for key, count in cases.items()) or "none"
+    return f"{stats.get('batches', 0)} batches, degenerate cases: {found}"
+
+
 class OSMCAALoss(LossTerm):
     """OSM+CAA weighted contrastive loss over all unordered pairs ``i < j`` of a batch.
 

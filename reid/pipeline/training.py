@@ -18,7 +18,7 @@ from reid.engine.run_lock import RunLock
 from reid.engine.trainer import Trainer, TrainState
 from reid.errors import ConfigError
 from reid.eval.report import write_text
-from reid.losses import build_loss
+from reid.losses import build_loss, describe_degenerate
 from reid.models import ReIDNet
 from reid.pipeline.builders import build_model_for, build_train_loader, load_data, resolve_device, seed_everything
 from reid.pipeline.config_checks import check_config
@@ -202,13 +202,6 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
         if stats:
             logger.info("loss %s: %s", name, describe_degenerate(stats))
     return model, state
-
-
-def describe_degenerate(stats: dict) -> str:
-    """One line from a loss term's counters: how many batches, and which degenerate cases occurred."""
-    cases = {key: count for key, count in sorted(stats.items()) if key != "batches" and count}
-    found = ", ".join(f"{key} in {count}" for key, count in cases.items()) or "none"
-    return f"{stats.get('batches', 0)} batches, degenerate cases: {found}"
 
 
 def offer_best(cfg: Config, model: ReIDNet, results: dict, iteration: int, num_classes: int) -> bool:
