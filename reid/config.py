@@ -108,7 +108,7 @@ class TrainConfig:
     log_every: int = 20
     eval_every: int = 0  # 0: evaluate only at the end
     checkpoint_every: int = 500
-    keep_checkpoints: int = 3  # checkpoint.pt (newest) + older checkpoint-<iteration>.pt, this many in all
+    keep_checkpoints: int = 1  # checkpoint.pt (newest) + older checkpoint-<iteration>.pt, this many in all
     best_metric: str = "mAP"  # mAP | rank1: best.pt keeps the weights of the best evaluation by it
     # "" (start over), a checkpoint path, or "auto": the newest readable checkpoint in output_dir
     # (an unreadable one is skipped with a warning); a new run in a folder removes its old checkpoints
@@ -235,6 +235,15 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
+def _parse_float(text: str, key: str) -> float:
+    """A float written as Python's ``float()`` reads it: YAML 1.1 leaves ``3e-4``, ``1E-5`` or ``.5e1``
+    (no dot, or no digit before the dot) as strings, so they arrive here."""
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ConfigError(f"config key {key!r}: expected a number, got {text!r}") from None
+
+
 def _check_type(value: Any, annotation: Any, key: str) -> Any:
     """Return ``value`` converted to ``annotation`` (int -> float is allowed) or raise ConfigError."""
     origin = typing.get_origin(annotation)
@@ -259,6 +268,8 @@ def _check_type(value: Any, annotation: Any, key: str) -> Any:
         return value
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, str):
+        return _parse_float(value, key)
     if annotation is bool and not isinstance(value, bool):
         raise ConfigError(f"config key {key!r}: expected true or false, got {value!r}")
     if annotation is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -319,13 +330,34 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+#: The configs shipped inside the package (the repository's ``configs/`` links here).
+PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """``path`` itself when it is a file; else the shipped config it names (``mars_osm_caa``,
+    ``demo.yaml``, ``configs/studies/recipe_study.yaml``), so that commands work from any folder
+    after ``pip install``; else ConfigError listing the shipped configs."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    parts = path.parts[1:] if path.parts[:1] == ("configs",) else path.parts
+    if parts and not path.is_absolute():
+        shipped = PACKAGED_CONFIGS.joinpath(*parts)
+        for candidate in (shipped, shipped.with_name(shipped.name + ".yaml")):
+            if candidate.is_file():
+                return candidate
+    names = sorted(p.relative_to(PACKAGED_CONFIGS).with_suffix("").as_posix() for p in PACKAGED_CONFIGS.rglob("*.yaml"))
+    raise ConfigError(f"config file {path} does not exist (nor is it a shipped config: {', '.join(names)})")
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML config file (or the defaults when ``path`` is None) and apply overrides."""
+    """Load a YAML config file (or the defaults when ``path`` is None) and apply overrides.
+
+    ``path`` may also name a shipped config (``resolve_config_path``)."""
     data: dict = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
+        path = resolve_config_path(path)
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
 
 from reid.data.clip_dataset import EvalClips
-
-_PATH = Path(__file__).resolve().parents[1] / "tools" / "bench_extract.py"
-_SPEC = importlib.util.spec_from_file_location("bench_extract", _PATH)
-bench = importlib.util.module_from_spec(_SPEC)
-sys.modules["bench_extract"] = bench
-_SPEC.loader.exec_module(bench)
+from reid.studies import bench_extract as bench
 
 
 def _clip_frames(tracklets, seq_len=4, max_frames=64) -> int:

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 pytest.importorskip("faiss")
 
-_PATH = Path(__file__).resolve().parents[1] / "tools" / "bench_large.py"
-_SPEC = importlib.util.spec_from_file_location("bench_large", _PATH)
-bench = importlib.util.module_from_spec(_SPEC)
-sys.modules["bench_large"] = bench
-_SPEC.loader.exec_module(bench)
+from reid.studies import bench_large as bench
 
 
 def test_features_are_identities_with_noise():

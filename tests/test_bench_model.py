@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,12 +11,7 @@ import torch
 from reid.data.synthetic import generate, preset
 from reid.engine.environment import cpu_model_name
 from reid.engine.precision import cpu_flags
-
-_PATH = Path(__file__).resolve().parents[1] / "tools" / "bench_model.py"
-_SPEC = importlib.util.spec_from_file_location("bench_model", _PATH)
-bench = importlib.util.module_from_spec(_SPEC)
-sys.modules["bench_model"] = bench  # dataclasses look their module up here
-_SPEC.loader.exec_module(bench)
+from reid.studies import bench_model as bench
 
 CPU = torch.device("cpu")
 TINY_SIZE = {"batch": 2, "instances": 1, "height": 32, "width": 16}

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from reid.config import TrainConfig
 from reid.engine.checkpoint import BestCheckpoint, CheckpointSeries, load_checkpoint
 from reid.engine.trainer import Trainer, rng_state, set_rng_state
-from reid.config import TrainConfig
 from reid.losses import build_loss
 from reid.models import build_model
 from tests.test_training import tiny_config
@@ -107,7 +107,7 @@ def test_best_pt_keeps_the_best_evaluation(tmp_path):
 
 
 def test_train_py_writes_best_pt_and_the_environment(tmp_path):
-    from tools.train import main
+    from reid.cli.train import main
 
     cfg_args = [f"data.root={tmp_path / 'data'}", f"output_dir={tmp_path / 'run'}", "train.iterations=2",
                 "train.eval_every=1", "eval.k1=4", "eval.k2=2"]

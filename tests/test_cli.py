@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from reid.pipeline.cli import base_parser, parse
+from reid.cli.common import base_parser, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,8 +52,8 @@ def test_missing_dataset_is_a_one_line_error(tmp_path):
 def test_evaluation_takes_the_model_from_the_checkpoint_and_writes_beside_it(tmp_path, capsys):
     import pytest
 
+    from reid.cli.common import parse_for_checkpoint
     from reid.config import load_config
-    from reid.pipeline.cli import parse_for_checkpoint
     from reid.pipeline.testing import run_test
     from reid.pipeline.training import run_training
     from tests.test_training import TINY
@@ -88,8 +88,8 @@ def test_evaluation_takes_the_model_from_the_checkpoint_and_writes_beside_it(tmp
 
 
 def _own_footage(root, pids=(1, 2, 3)):
-    import numpy as np
     import cv2
+    import numpy as np
 
     for p in pids:
         for cam in (0, 1):
@@ -100,15 +100,12 @@ def _own_footage(root, pids=(1, 2, 3)):
 
 
 def test_train_only_own_footage_trains_and_skips_evaluation(tmp_path, caplog):
-    import importlib.util
     import logging
 
     from tests.test_training import TINY
 
     _own_footage(tmp_path / "own")
-    spec = importlib.util.spec_from_file_location("train_tool", ROOT / "tools" / "train.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from reid.cli import train as tool
     with caplog.at_level(logging.WARNING):
         tool.main([*[t for t in TINY if not t.startswith("synthetic.")], "data.name=folder",
                    f"data.root={tmp_path / 'own'}", f"output_dir={tmp_path / 'run'}", "train.iterations=2"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -10,11 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-_PATH = Path(__file__).resolve().parents[1] / "tools" / "compare_peer.py"
-_SPEC = importlib.util.spec_from_file_location("compare_peer", _PATH)
-cp = importlib.util.module_from_spec(_SPEC)
-sys.modules["compare_peer"] = cp  # dataclasses look their module up by name
-_SPEC.loader.exec_module(cp)
+from reid.studies import compare_peer as cp
 
 MATCHED = ["--height", "64", "--width", "32", "--seq-len", "4", "--num-identities", "4", "--num-instances", "2",
            "--workers", "2", "--threads", "2"]
@@ -37,7 +32,7 @@ def _write_peer(run_dir: Path, rank1: float, mAP: float, s_per_it: float,
 
 
 def _write_ours(run_dir: Path, rank1: float, mAP: float, rate: float, rr: tuple[float, float] | None = None) -> None:
-    """The files tools/train.py leaves: metrics.json (reid.eval.report.write_report) and its log."""
+    """The files tools/train.py leaves: metrics.json (reid.report.run_report.write_report) and its log."""
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {"plain": {"rank1": rank1, "rank5": 90.0, "mAP": mAP, "num_skipped_queries": 0, "cmc": [0.5, 1.0]}}
     if rr:

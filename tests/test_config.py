@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from reid.config import Config, apply_overrides, config_from_dict, load_config
@@ -142,3 +144,30 @@ def test_the_demo_trains_the_default_recipe():
     keys = [k for k in RECIPE_KEYS if k not in DEMO_OWN]
     mars, demo = _recipe("mars_osm_caa", keys), _recipe("demo", keys)
     assert {k: v for k, v in demo.items() if v != mars[k]} == {}
+
+
+@pytest.mark.parametrize("text,value", [("3e-4", 3e-4), ("1E-5", 1e-5), (".5", 0.5), ("5.", 5.0), ("2", 2.0),
+                                        ("1.0e4", 1e4), ("-2.5E+1", -25.0), ("3_0.5", 30.5), (" 7e-1", 0.7)])
+def test_float_keys_take_every_python_spelling(tmp_path, text: str, value: float) -> None:
+    """YAML 1.1 reads 3e-4 (no dot) and 1.0e4 (no exponent sign) as strings; a float key takes them."""
+    assert load_config(None, [f"train.lr={text}"]).train.lr == pytest.approx(value)
+    path = tmp_path / "c.yaml"
+    weight = "1" if value < 0 else text  # a loss weight must be >= 0
+    path.write_text(f"train:\n  lr: {text}\n  betas: [{text}, 0.999]\nloss:\n  terms:\n"
+                    f"    - {{name: osm_caa, weight: {weight}}}\n")
+    cfg = load_config(path)
+    assert cfg.train.lr == pytest.approx(value) and isinstance(cfg.train.lr, float)
+    assert cfg.train.betas[0] == pytest.approx(value)
+    assert cfg.loss.terms[0].weight == pytest.approx(float(weight))
+
+
+@pytest.mark.parametrize("text", ["fast", "3e-4x", "1,5", "e-4"])
+def test_a_float_key_that_is_not_a_number_is_one_clear_error(text: str) -> None:
+    with pytest.raises(ConfigError, match=rf"config key 'train.lr': expected a number, got '{re.escape(text)}'"):
+        load_config(None, [f"train.lr={text}"])
+
+
+def test_strings_are_not_read_as_floats_where_a_string_is_expected() -> None:
+    assert load_config(None, ["model.backbone=resnet18", "eval.metric=cosine"]).eval.metric == "cosine"
+    with pytest.raises(ConfigError, match="expected an integer"):
+        load_config(None, ["train.iterations=1e3"])  # an integer key stays strict

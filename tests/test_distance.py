@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from reid.eval import pairwise_distance, topk_neighbours
+from reid.search.faiss_index import flat_topk
 
 
 def literal(q: np.ndarray, g: np.ndarray, metric: str) -> np.ndarray:
@@ -80,7 +81,7 @@ def test_topk_faiss_equals_torch(metric: str) -> None:
     pytest.importorskip("faiss")
     rng = np.random.default_rng(4)
     q, g = rng.standard_normal((25, 16)), rng.standard_normal((500, 16))
-    dist, idx = topk_neighbours(q, g, 10, metric, backend="faiss")
+    dist, idx = flat_topk(q, g, 10, metric)
     expected_dist, expected_idx = topk_neighbours(q, g, 10, metric)
     np.testing.assert_array_equal(idx, expected_idx)
     np.testing.assert_allclose(dist, expected_dist, atol=1e-4)
@@ -89,7 +90,7 @@ def test_topk_faiss_equals_torch(metric: str) -> None:
 def test_faiss_missing_gives_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "faiss", None)  # makes ``import faiss`` fail
     with pytest.raises(ImportError, match="pip install faiss-cpu"):
-        topk_neighbours(np.ones((2, 3)), np.ones((4, 3)), 2, backend="faiss")
+        flat_topk(np.ones((2, 3)), np.ones((4, 3)), 2, "euclidean")
 
 
 def test_bad_input() -> None:
@@ -99,7 +100,5 @@ def test_bad_input() -> None:
         pairwise_distance(np.ones((2, 3)), np.ones((2, 4)))
     with pytest.raises(ValueError, match=r"gallery must be \(N, D\)"):
         pairwise_distance(np.ones((2, 3)), np.ones(3))
-    with pytest.raises(ValueError, match="backend='annoy'"):
-        topk_neighbours(np.ones((2, 3)), np.ones((4, 3)), 2, backend="annoy")
     with pytest.raises(ValueError, match="gallery is empty"):
         topk_neighbours(np.ones((2, 3)), np.ones((0, 3)), 2)

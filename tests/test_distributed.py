@@ -16,8 +16,14 @@ from torch import nn
 
 from reid.data.identity_sampler import IdentityBatchSampler
 from reid.engine.checkpoint import load_checkpoint
-from reid.engine.distributed import (DistContext, GlobalBatchNorm, convert_global_bn, gather_features, gather_rows,
-                                     gather_with_grad)
+from reid.engine.distributed import (
+    DistContext,
+    GlobalBatchNorm,
+    convert_global_bn,
+    gather_features,
+    gather_rows,
+    gather_with_grad,
+)
 from reid.errors import ConfigError
 from reid.losses import OSMCAALoss
 from tests.test_training import TINY
@@ -153,7 +159,7 @@ def _env() -> dict[str, str]:
 
 def _train(tmp_path, out, nproc, *extra):
     args = [*TINY, f"data.root={tmp_path / 'data'}", f"output_dir={tmp_path / out}", "train.iterations=2",
-            "train.optimizer=sgd", "train.lr=0.01", "train.checkpoint_every=1", "train.log_every=1",
+            "train.optimizer=sgd", "train.lr=0.01", "train.checkpoint_every=1", "train.keep_checkpoints=3", "train.log_every=1",
             "train.tensorboard=false",
             "train.sync_bn=true", "eval.rerank=false", *extra]
     if nproc == 1:

@@ -1,6 +1,5 @@
 """ONNX export: dynamic B and T for every pooling, onnxruntime against PyTorch, the entry script."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +9,11 @@ import torch
 pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+from reid.cli.common import run_main  # noqa: E402
 from reid.config import config_to_dict, load_config  # noqa: E402
 from reid.engine.checkpoint import save_checkpoint  # noqa: E402
 from reid.engine.export import ExportError, check_onnx, export_onnx, read_metadata, weights_sha256  # noqa: E402
 from reid.models import build_model  # noqa: E402
-from reid.pipeline.cli import run_main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 H, W, D = 64, 32, 16
@@ -23,10 +22,9 @@ TINY_MODEL = ["model.backbone=resnet18", "model.init=random", f"model.embed_dim=
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("export_tool", ROOT / "tools" / "export.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    from reid.cli import export
+
+    return export
 
 
 def _tiny(pooling: str, seed: int = 0):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from reid.data.storage.frame_io import read_frames
 from reid.data.tracklet import Tracklet
 from reid.data.transforms import ClipTransform
-from reid.data.storage.frame_io import read_frames
 from reid.engine.extract import extract_features
 from reid.models import build_model
 

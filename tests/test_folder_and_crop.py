@@ -10,8 +10,8 @@ import pytest
 
 from parser_fixtures import COLOURS_BGR, make_video, write_image
 from reid.data import load_dataset
-from reid.data.footage.crop import clip_box, crop_tracklets, read_mot_tracks
 from reid.data.datasets.folder import load_folder, natural_key
+from reid.data.footage.crop import clip_box, crop_tracklets, read_mot_tracks
 from reid.errors import DatasetError
 
 NUM_FRAMES = 20

@@ -34,7 +34,7 @@ CHILD = textwrap.dedent("""
 
         trainer_module.Trainer.save = save_then_die
     import pathlib
-    cfg = tiny_config(pathlib.Path(tmp), out, f"train.iterations={{iterations}}", "train.checkpoint_every={every}",
+    cfg = tiny_config(pathlib.Path(tmp), out, f"train.iterations={{iterations}}", "train.checkpoint_every={every}", "train.keep_checkpoints=3",
                       "train.resume=auto", "train.log_every=1", "train.tensorboard=false")
     run_training(cfg)
 """)

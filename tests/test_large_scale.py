@@ -16,7 +16,7 @@ import torch
 from reid.eval.distance import _prepare, pairwise_distance
 from reid.eval.large_scale import evaluate_features_chunked, memory_bound, prepare_gallery
 from reid.eval.ranking import evaluate
-from reid.eval.search_index import build_faiss_index, exact_topk, faiss_search, found_fraction
+from reid.search.faiss_index import build_faiss_index, exact_topk, faiss_search, found_fraction
 
 ROOT = Path(__file__).resolve().parents[1]
 

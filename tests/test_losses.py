@@ -103,7 +103,7 @@ def test_hand_worked_example() -> None:
 def test_both_off_is_mean_normalised_contrastive() -> None:
     x, labels, centres, _ = _batch("mixed", seed=5)
     out = OSMCAALoss(osm=False, caa=False, lam=0.3)(x, torch.tensor(labels), centres)
-    d = LF.pairwise_distance(LF.l2_normalize(x))
+    d = LF.pair_distances(LF.l2_normalize(x))
     same = LF.same_identity(torch.tensor(labels))
     want = 0.7 * d[same].pow(2).mean() + 0.3 * (1.2 - d[~same]).clamp_min(0).pow(2).mean()
     torch.testing.assert_close(out, want, rtol=1e-12, atol=0)
@@ -123,14 +123,14 @@ def test_osm_weights_formulas_and_defaults() -> None:
 
 def test_pairs_exclude_self_and_follow_triu_order() -> None:
     f = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]], dtype=torch.float64)
-    torch.testing.assert_close(LF.pairwise_distance(f), torch.tensor([5.0, 1.0, math.sqrt(18)], dtype=torch.float64))
-    assert LF.pairwise_distance(f[:1]).shape == (0,)
+    torch.testing.assert_close(LF.pair_distances(f), torch.tensor([5.0, 1.0, math.sqrt(18)], dtype=torch.float64))
+    assert LF.pair_distances(f[:1]).shape == (0,)
 
 
 def test_weights_are_detached() -> None:
     x, labels, centres, bias = _batch("mixed")
     x, centres = x.requires_grad_(True), centres.requires_grad_(True)
-    d = LF.pairwise_distance(LF.l2_normalize(x))
+    d = LF.pair_distances(LF.l2_normalize(x))
     same = LF.same_identity(torch.tensor(labels))
     s = LF.osm_weights(d, same, variant="official", sigma=1.0, alpha=1.2)
     a = LF.caa_attention(x, torch.tensor(labels), centres, bias)
@@ -148,12 +148,12 @@ def test_gradcheck_with_weights_held_constant() -> None:
     lab = torch.tensor(labels[:5])
     same = LF.same_identity(lab)
     with torch.no_grad():
-        d0 = LF.pairwise_distance(LF.l2_normalize(x))
+        d0 = LF.pair_distances(LF.l2_normalize(x))
         s0 = LF.osm_weights(d0, same, variant="paper", sigma=0.8, alpha=1.2)
         a0 = LF.pair_attention(LF.caa_attention(x, lab, centres, bias, "paper"))
 
     def fn(inp: torch.Tensor) -> torch.Tensor:
-        return LF.weighted_contrastive(LF.pairwise_distance(LF.l2_normalize(inp)), same, s0, a0, alpha=1.2, lam=0.5).loss
+        return LF.weighted_contrastive(LF.pair_distances(LF.l2_normalize(inp)), same, s0, a0, alpha=1.2, lam=0.5).loss
 
     assert torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-7)
     # With OSM and CAA off the weights do not depend on x, so the module itself passes gradcheck.
@@ -222,7 +222,7 @@ def test_invalid_labels_and_shapes_raise() -> None:
 def test_loss_gradients_are_bitwise_repeatable_on_several_threads():
     """Training reproduces run to run only if every backward is deterministic on a multi-threaded
     CPU; a gather of pair rows (f[i] - f[j]) was not (its backward accumulates into repeated rows)."""
-    from reid.losses import OSMCAALoss, describe_degenerate
+    from reid.losses import OSMCAALoss
 
     threads = torch.get_num_threads()
     torch.set_num_threads(max(2, threads))

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from reid.errors import ConfigError
-from reid.pipeline.recipe_study import format_table, load_study, read_run, run_row, slug
+from reid.studies.recipe import format_table, load_study, read_run, run_row, slug
 
 STUDY = """
 base: configs/demo.yaml
@@ -26,13 +26,9 @@ def write(tmp_path, text):
 
 def load_tool():
     """tools/recipe_study.py as a module (tools/ is not a package)."""
-    import importlib.util
-    from pathlib import Path
+    from reid.cli import recipe_study
 
-    spec = importlib.util.spec_from_file_location("recipe_tool", Path(__file__).parents[1] / "tools" / "recipe_study.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return recipe_study
 
 
 def fake_run(run_dir, rank1, mAP, s_per_it=1.0, rr=None):

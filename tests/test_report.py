@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from reid.data.tracklet import Tracklet
-from reid.eval.html_report import Figure, Section, Table, write_pages
-from reid.eval.plots import plot_attention_histogram, plot_cmc, plot_embedding, plot_training
-from reid.eval.ranked_lists import choose_queries, draw_ranked_list, key_frame_indices, ranked_list
-from reid.eval.report import fmt, metrics_table, summarise, write_report
+from reid.eval.summary import fmt, summarise
+from reid.report.page import Figure, Section, Table, write_pages
+from reid.report.plots import plot_attention_histogram, plot_cmc, plot_embedding, plot_training
+from reid.report.ranked_lists import choose_queries, draw_ranked_list, key_frame_indices, ranked_list
+from reid.report.run_report import metrics_table, write_report
 
 
 def test_choose_queries_takes_the_lowest_ap_and_random_others():
@@ -121,7 +122,7 @@ def test_write_pages_renders_sections_in_order(tmp_path):
 
 
 def test_nearest_identity_and_typical_members_against_a_literal_loop():
-    from reid.pipeline.suspects import nearest_identities, typical_members
+    from reid.studies.suspects import nearest_identities, typical_members
 
     rng = np.random.default_rng(3)
     feats = rng.normal(size=(30, 4))
@@ -147,13 +148,9 @@ def test_suspects_sheet_and_test_visualise_from_the_cli(tmp_path, capsys):
     from tests.test_training import tiny_config
 
     run_training(tiny_config(tmp_path, "run", "train.iterations=2"))
-    root = Path(__file__).resolve().parents[1]
 
     def tool(name):
-        spec = importlib.util.spec_from_file_location(name, root / "tools" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+        return importlib.import_module(f"reid.cli.{name}")
 
     ckpt = str(tmp_path / "run" / "checkpoint.pt")
     tool("suspects").main(["--checkpoint", ckpt, "--out", str(tmp_path / "sus"), "--top", "3"])
@@ -169,7 +166,7 @@ def test_suspects_sheet_and_test_visualise_from_the_cli(tmp_path, capsys):
 
 
 def test_training_curves_end_in_the_final_evaluation(tmp_path, monkeypatch):
-    import reid.eval.plots as plots
+    import reid.report.plots as plots
 
     figs = []
     monkeypatch.setattr(plots, "save_figure", lambda fig, path: figs.append(fig))
@@ -193,7 +190,7 @@ def test_training_curves_end_in_the_final_evaluation(tmp_path, monkeypatch):
 @pytest.mark.parametrize("final_result, expected", [("trained", {"iteration": 300, "rank1": 57.5, "mAP": 61.8}),
                                                     ("plain", None)])
 def test_report_passes_the_named_final_result_to_the_curves(tmp_path, monkeypatch, final_result, expected):
-    import reid.eval.report as report
+    import reid.report.run_report as report
 
     seen = {}
     monkeypatch.setattr(report, "plot_training", lambda path, history, final=None: seen.update(final=final))

@@ -1,4 +1,4 @@
-"""reid.eval.rerank against the literal dense reference (docs/method.md, "k-reciprocal re-ranking") and torchreid."""
+"""reid.eval.reranking against the literal dense reference (docs/method.md, "k-reciprocal re-ranking") and torchreid."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from reid.eval import pairwise_distance, rerank, rerank_features
 from tests.reference.eval_reference import torchreid_module
 from tests.reference.rerank_reference import rerank_reference
 
-rerank_module = sys.modules["reid.eval.rerank"]  # the name reid.eval.rerank is the function
+rerank_module = sys.modules["reid.eval.reranking"]  # the name reid.eval.reranking is the function
 
 
 def blocks(d: np.ndarray, num_q: int):
@@ -124,7 +124,7 @@ def test_collapsed_features_stay_finite(metric: str, caplog: pytest.LogCaptureFi
     """Every item identical (a collapsed model): all distances 0, the reference gives 0/0 = NaN."""
     x = np.tile(np.array([[0.3, -1.0, 2.0, 0.5]], dtype=np.float32), (40, 1))
     d = np.zeros((40, 40), dtype=np.float32)
-    with caplog.at_level("WARNING", logger="reid.eval.rerank"):
+    with caplog.at_level("WARNING", logger="reid.eval.reranking"):
         for out in (rerank(*blocks(d, 10)), rerank_features(x[:10], x[10:], metric)):
             assert out.shape == (10, 30) and np.isfinite(out).all()
     warnings = [r for r in caplog.records if "distance 0 from every item" in r.getMessage()]

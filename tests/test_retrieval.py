@@ -16,19 +16,30 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference.retrieval_reference import leave_one_out_reference, nmi_reference
 from sklearn.metrics import normalized_mutual_info_score
 
-from reference.retrieval_reference import leave_one_out_reference, nmi_reference
-from retrieval_fixtures import (CARS_CLASSES, CARS_RECORDS, CUB_IMAGES, LPW_SPEC, cub_relative, make_cars, make_cub,
-                                make_lpw, write_cars_mat, write_image)
 from reid.config import load_config
 from reid.data import load_dataset
 from reid.data.storage.frame_io import read_frames
 from reid.data.synthetic.retrieval import generate, preset
 from reid.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ClipTransform
 from reid.errors import ConfigError, DatasetError
-from reid.eval.report import _metrics, summarise, summarise_retrieval, summary_line
 from reid.eval.retrieval import evaluate_retrieval, leave_one_out, nmi_kmeans
+from reid.eval.summary import summarise, summarise_retrieval, summary_line
+from reid.report.run_report import _metrics
+from retrieval_fixtures import (
+    CARS_CLASSES,
+    CARS_RECORDS,
+    CUB_IMAGES,
+    LPW_SPEC,
+    cub_relative,
+    make_cars,
+    make_cub,
+    make_lpw,
+    write_cars_mat,
+    write_image,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

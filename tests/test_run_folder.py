@@ -53,8 +53,8 @@ def test_a_lock_of_another_host_or_an_unreadable_lock(tmp_path):
 
 
 def test_training_writes_log_txt(tmp_path):
-    from tests.test_training import tiny_config
     from reid.pipeline.training import run_training
+    from tests.test_training import tiny_config
 
     run_training(tiny_config(tmp_path, "run", "train.iterations=2"))
     text = (tmp_path / "run" / "log.txt").read_text()
@@ -67,10 +67,10 @@ def test_training_writes_train_log_csv_and_a_weights_only_model(tmp_path):
 
     import torch
 
-    from tests.test_training import tiny_config
     from reid.engine.checkpoint import load_checkpoint
     from reid.pipeline.builders import load_trained_model
     from reid.pipeline.training import run_training
+    from tests.test_training import tiny_config
 
     cfg = tiny_config(tmp_path, "run", "train.iterations=4", "train.log_every=2")
     model, state = run_training(cfg)
@@ -90,8 +90,8 @@ def test_training_writes_train_log_csv_and_a_weights_only_model(tmp_path):
 def test_training_writes_tensorboard_scalars(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from tests.test_training import tiny_config
     from reid.pipeline.training import run_training
+    from tests.test_training import tiny_config
 
     run_training(tiny_config(tmp_path, "run", "train.iterations=4", "train.log_every=2"))
     board = EventAccumulator(str(tmp_path / "run" / "tensorboard"))

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import torch
 
+from reid.cli.common import run_main
 from reid.config import config_to_dict, load_config
 from reid.engine.checkpoint import save_checkpoint
-from reid.eval.search_index import build_faiss_index, exact_topk, faiss_search, recall_at_k
-from reid.pipeline import gallery_index
 from reid.pipeline.builders import build_model_for, seed_everything
-from reid.pipeline.cli import run_main
-from reid.pipeline.gallery_index import GalleryIndexError, load_index, model_fingerprint
+from reid.search import index_file as gallery_index
+from reid.search.faiss_index import build_faiss_index, exact_topk, faiss_search, recall_at_k
+from reid.search.index_file import GalleryIndexError, load_index, model_fingerprint
 from tests.test_training import TINY
 
 pytest.importorskip("faiss")
@@ -111,7 +111,7 @@ def test_model_fingerprint_covers_every_tensor_and_the_summary():
 
 # ---------------------------------------------------------------- end to end through tools/search.py
 def _main(argv: list[str], capsys) -> tuple[int, str, str]:
-    from tools.search import main
+    from reid.cli.search import main
 
     code = run_main(main, argv)
     out, err = capsys.readouterr()
@@ -329,17 +329,13 @@ def test_the_docs_show_the_commands_this_test_runs():
 
 
 def test_own_footage_video_to_crops_to_index_to_query(tmp_path, models, capsys, monkeypatch):
-    import importlib.util
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "model.pt").write_bytes(models["run"].read_bytes())
     _video(tmp_path / "cam0.avi", {1: "a", 2: "b", 3: "c"}, {1: (2, 4), 2: (40, 8), 3: (76, 28)})
     _video(tmp_path / "cam1.avi", {9: "a", 7: "b", 8: "c"}, {9: (80, 2), 7: (4, 30), 8: (44, 16)})
-    tool = Path(__file__).parents[1] / "data_prep" / "crop_tracklets.py"
-    spec = importlib.util.spec_from_file_location("crop_cli", tool)
-    crop_cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(crop_cli)
+    from reid.cli import crop as crop_cli
     crop, index, query = (c.split()[1:] for c in COMMANDS)
     crop_cli.main(crop)
     assert "wrote 3 tracklets, 30 crops to footage" in capsys.readouterr().out

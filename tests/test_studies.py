@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from reid.config import load_config
-from reid.pipeline.outlier_study import STUDY_LOSSES, aggregate, run_key, study_config, write_study_report
-from reid.pipeline.suspects import precision_at, rank_by_attention
+from reid.studies.outliers import STUDY_LOSSES, aggregate, run_key, study_config, write_study_report
+from reid.studies.suspects import precision_at, rank_by_attention
 
 
 def test_precision_at():
@@ -50,7 +50,7 @@ def test_aggregate_and_report(tmp_path):
 
 def test_rank_by_attention_orders_by_own_class_probability(monkeypatch):
     from reid.data.tracklet import Tracklet
-    from reid.pipeline import suspects
+    from reid.studies import suspects
 
     cfg = load_config(None, [])
     feats = np.array([[4.0, 0.0], [0.0, 4.0], [0.1, 0.0], [3.0, 0.5]], dtype=np.float32)
@@ -74,7 +74,7 @@ def test_rank_by_attention_orders_by_own_class_probability(monkeypatch):
 
 def test_rank_by_training_attention_lowest_first_undrawn_last():
     from reid.data.tracklet import Tracklet
-    from reid.pipeline.suspects import rank_by_training_attention
+    from reid.studies.suspects import rank_by_training_attention
 
     train = [Tracklet(frames=("f",), pid=0, camid=0, name=f"t{i}") for i in range(4)]
     sums = torch.tensor([1.6, 0.3, 0.0], dtype=torch.float64)  # t3 never drawn (shorter record)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mars_fixtures import TINY_OUTLIERS, build_tiny, load_var, meta, read_csv
-from reid.data.synthetic import PRESETS, SyntheticConfig, generate, preset
+from reid.data.synthetic import PRESETS, GeneratorParams, generate, preset
 from reid.errors import ConfigError
 
 NAME = re.compile(r"^(\d{4}|00-1)C([1-9])T(\d{4})F(\d{3})\.jpg$")
@@ -163,7 +163,7 @@ def test_refuses_existing_output_and_unknown_names(tiny: Path) -> None:
         preset("huge")
     with pytest.raises(ConfigError, match="'num_ids'"):
         preset("tiny", num_ids=3)
-    assert isinstance(PRESETS["tiny"], SyntheticConfig)
+    assert isinstance(PRESETS["tiny"], GeneratorParams)
 
 
 def test_cli(tmp_path: Path) -> None:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from reid.cli import validate as validate_cli
 from reid.data import DATASETS, load_dataset
 from reid.data.tracklet import Tracklet, VideoReIDDataset
 from reid.data.validation import compare_published, split_stats, validate_dataset
 from tests.reference.mini_mars import MINI_ENTRY, write_mini_mars
-
-_spec = importlib.util.spec_from_file_location("validate_cli", Path(__file__).parents[1] / "data_prep" / "validate.py")
-validate_cli = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(validate_cli)
 
 
 @pytest.fixture()

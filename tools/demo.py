@@ -1,25 +1,5 @@
 #!/usr/bin/env python
-"""The demo: synthetic MARS-layout data -> train -> evaluate -> re-rank -> report (``make demo``)."""
+"""``osmcaa-reid demo`` as a script (code: reid.cli.demo); ``--help`` lists the arguments."""
+from reid.cli.main import script
 
-import sys
-
-from reid.eval.report import fmt
-from reid.pipeline.cli import base_parser, parse, run_main
-from reid.pipeline.demo import run_demo
-
-
-def main(argv=None):
-    args, cfg = parse(base_parser(__doc__), argv)
-    out = run_demo(cfg)
-    r = out["results"]
-    print(f"\nuntrained model: rank-1 {r['untrained']['rank1']:.1f}  mAP {r['untrained']['mAP']:.1f}")
-    for name in ("trained", "trained + re-ranking"):
-        if name in r:
-            m = r[name]
-            print(f"{name:>21}: rank-1 {fmt(m, 'rank1')}  rank-5 {fmt(m, 'rank5')}  rank-10 {fmt(m, 'rank10')}  "
-                  f"rank-20 {fmt(m, 'rank20')}  mAP {fmt(m, 'mAP')}")
-    print(f"wall time {out['seconds']:.0f} s; report: {out['report']}")
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))
+script("demo", __name__)

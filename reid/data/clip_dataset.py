@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from torch.utils.data import Dataset
 
-from reid.data.storage.frame_io import read_frames
 from reid.data.frame_sampling import cover_clips, sample_frames
+from reid.data.storage.frame_io import read_frames
 from reid.data.tracklet import Tracklet
 from reid.data.transforms import ClipTransform
 

@@ -1,11 +1,16 @@
-"""Evaluation: distances, CMC / mAP (standard and MARS official), k-reciprocal re-ranking.
+"""Evaluation metrics only: distances, CMC / mAP (standard and MARS official), k-reciprocal
+re-ranking (``reranking``), image-retrieval metrics, split aggregation, chunked large-gallery
+evaluation and the metric summaries (``summary``).
+
+Nothing here draws, writes HTML or imports matplotlib, PIL, OpenCV or FAISS (``reid.report`` and
+``reid.search`` do); it may import ``reid.data`` (tracklets) and ``reid.errors``.
 
 ``evaluate`` returns an ``EvalResult`` that also unpacks as ``cmc, mAP = evaluate(...)``.
 """
 
 from reid.eval.distance import METRICS, pairwise_distance, topk_neighbours
 from reid.eval.ranking import PROTOCOLS, EvalResult, evaluate
-from reid.eval.rerank import rerank, rerank_features
+from reid.eval.reranking import rerank, rerank_features
 from reid.eval.two_camera import SplitSummary, aggregate_splits, format_split_table
 
 __all__ = [

@@ -2,8 +2,8 @@
 
 ``pairwise_distance`` accepts numpy arrays or torch tensors (CPU or CUDA) and returns the same kind
 (numpy stays numpy, a tensor stays on its device); only ``chunk_size`` query rows are expanded at a
-time. ``topk_neighbours`` returns the k nearest gallery items without a Q x G matrix, with torch or
-with FAISS (optional dependency, exact ``IndexFlat`` by default) for galleries of millions.
+time. ``topk_neighbours`` returns the k nearest gallery items without a Q x G matrix (FAISS search
+is ``reid.search.faiss_index``).
 Also the input checks shared by ``evaluate`` and ``rerank``.
 """
 
@@ -109,32 +109,7 @@ def pairwise_distance(query: Any, gallery: Any, metric: str = "euclidean", *,
     return out.cpu().numpy() if as_numpy else out
 
 
-def _faiss_topk(q: np.ndarray, g: np.ndarray, k: int, metric: str,
-                index_spec: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        import faiss  # optional dependency
-    except ImportError as err:
-        raise ImportError("topk_neighbours(backend='faiss') needs the faiss package: "
-                          "pip install faiss-cpu (or: pip install -e '.[faiss]')") from err
-    q, g = np.ascontiguousarray(q, np.float32), np.ascontiguousarray(g, np.float32)
-    if metric == "cosine":
-        faiss.normalize_L2(q)
-        faiss.normalize_L2(g)
-    faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
-    index = faiss.index_factory(g.shape[1], index_spec, faiss_metric)
-    if not index.is_trained:
-        index.train(g)
-    index.add(g)
-    dist, idx = index.search(q, k)
-    if metric == "cosine":
-        dist = 1.0 - dist
-    elif metric == "euclidean":
-        dist = np.sqrt(np.maximum(dist, 0.0))
-    return dist, idx.astype(np.int64)
-
-
 def topk_neighbours(query: Any, gallery: Any, k: int, metric: str = "euclidean", *,
-                    backend: str = "torch", faiss_index: str = "Flat",
                     chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest gallery items of every query, without a (Q, G) matrix.
 
@@ -143,23 +118,17 @@ def topk_neighbours(query: Any, gallery: Any, k: int, metric: str = "euclidean",
         gallery: (G, D) features.
         k: neighbours per query (cut to G).
         metric: one of ``METRICS``.
-        backend: ``"torch"`` (chunked exact search) or ``"faiss"`` (float32; needs faiss-cpu).
-        faiss_index: FAISS ``index_factory`` string; ``"Flat"`` is exact, others approximate.
-        chunk_size: query rows per chunk for the torch backend.
+        chunk_size: query rows per chunk.
 
     Returns:
         distances (Q, k) float, ascending, and gallery indices (Q, k) int64.
     """
     if metric not in METRICS:
         raise ValueError(f"metric={metric!r} is unknown; expected one of {METRICS}")
-    if backend not in ("torch", "faiss"):
-        raise ValueError(f"backend={backend!r} is unknown; expected 'torch' or 'faiss'")
     q, g = _as_tensor(query, "query"), _as_tensor(gallery, "gallery")
     if g.shape[0] == 0:
         raise ValueError("gallery is empty; expected at least one feature")
     k = min(k, g.shape[0])
-    if backend == "faiss":
-        return _faiss_topk(q.cpu().numpy(), g.cpu().numpy(), k, metric, faiss_index)
     rows = chunk_size or max(1, _CHUNK_ELEMENTS // g.shape[0])
     dists, idxs = [], []
     prepared = _prepare(g.to(q.device, q.dtype), metric)

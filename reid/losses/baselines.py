@@ -44,7 +44,7 @@ class ContrastiveLoss(LossTerm):
         """``(N, D), (N,) -> ()``; ``centres`` and ``bias`` are unused."""
         LF.check_batch("ContrastiveLoss", embeddings, labels)
         x = LF.compute_dtype(embeddings)
-        d = LF.pairwise_distance(LF.l2_normalize(x))
+        d = LF.pair_distances(LF.l2_normalize(x))
         same = LF.same_identity(labels)
         zero = torch.zeros_like(d)
         n_pos = same.sum().clamp_min(1)

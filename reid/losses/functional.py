@@ -63,7 +63,7 @@ def l2_normalize(x: Tensor) -> Tensor:
     return y / torch.linalg.vector_norm(y, dim=1, keepdim=True).clamp_min(EPS)
 
 
-def pairwise_distance(f: Tensor) -> Tensor:
+def pair_distances(f: Tensor) -> Tensor:
     """Euclidean distance of every unordered pair ``i < j``.
 
     ``d_ij = sqrt(max(||f_i - f_j||^2, EPS))``; the difference is formed explicitly (no Gram

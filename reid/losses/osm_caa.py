@@ -126,7 +126,7 @@ class OSMCAALoss(LossTerm):
         x = LF.compute_dtype(embeddings)
         c = x if class_embeddings is None else LF.compute_dtype(class_embeddings)
         a = self.attention(c, labels, centres, bias).to(x.dtype)
-        d = LF.pairwise_distance(LF.l2_normalize(x))
+        d = LF.pair_distances(LF.l2_normalize(x))
         same = LF.same_identity(labels)
         s = LF.osm_weights(d, same, variant=self.variant, sigma=self.sigma, alpha=self.alpha, enabled=self.osm)
         terms = LF.weighted_contrastive(d, same, s, LF.pair_attention(a), alpha=self.alpha, lam=self.lam)

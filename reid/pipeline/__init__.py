@@ -1,4 +1,6 @@
-"""End-to-end wiring used by the entry scripts: config -> data -> model -> loss -> train -> eval -> report.
+"""The wiring of one run: build data, model and loss from a config, train, evaluate, test, demo.
 
-This is the last step of the one-way flow; it may import everything before it.
+It may import ``reid.config``, ``reid.data``, ``reid.models``, ``reid.losses``, ``reid.engine``,
+``reid.eval`` and ``reid.report`` (a run writes its report); ``reid.search``, ``reid.studies`` and
+``reid.cli`` sit above it and import it, never the other way round.
 """

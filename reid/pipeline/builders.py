@@ -16,12 +16,12 @@ from torch.utils.data import DataLoader
 
 from reid.config import Config, check_choice
 from reid.data import BOX_DATASETS, RETRIEVAL_DATASETS, VideoReIDDataset, load_dataset
-from reid.errors import ConfigError, DatasetError
 from reid.data.clip_dataset import TrainClips
 from reid.data.datasets.image_sets import CROP_BOX
 from reid.data.identity_sampler import IdentityBatchSampler
 from reid.data.transforms import ClipTransform
 from reid.engine.checkpoint import CheckpointError, load_checkpoint
+from reid.errors import ConfigError, DatasetError
 from reid.models import ReIDNet, build_model
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@
 (they keep them, for code that calls the library directly): a typo such as ``eval.metric=cosin``
 then stops a run at its start, not after hours of training when the evaluation first reads it, and
 a bad ``data.sampling`` is one line, not an error re-raised from inside a loader worker. The
-entry scripts (reid/pipeline/cli.py), run_training, the recipe study, the peer comparison and
+entry scripts (reid/cli/common.py), run_training, the recipe study, the peer comparison and
 bench_model's loader call it on every config they build.
 """
 

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 from reid.config import Config
-from reid.eval.report import write_report
 from reid.pipeline.builders import build_model_for, load_data, resolve_device, seed_everything
 from reid.pipeline.evaluation import evaluate_model, evaluate_model_full
-from reid.pipeline.reporting import mean_attention, protocol_notes, report_sections
 from reid.pipeline.training import run_training
+from reid.report.run_report import write_report
+from reid.report.sections import mean_attention, protocol_notes, report_sections
 
 logger = logging.getLogger(__name__)
 

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from reid.config import Config, check_choice
 from reid.data.tracklet import Tracklet
-from reid.errors import ConfigError
 from reid.engine.distributed import DistContext, gather_features
 from reid.engine.extract import extract_features
+from reid.errors import ConfigError
 from reid.eval.distance import pairwise_distance
 from reid.eval.ranking import PROTOCOLS, evaluate
-from reid.eval.rerank import rerank
-from reid.eval.report import fmt, summarise, summarise_retrieval, summary_line
+from reid.eval.reranking import rerank
 from reid.eval.retrieval import evaluate_retrieval
+from reid.eval.summary import Evaluation, fmt, summarise, summarise_retrieval, summary_line
 from reid.models import ReIDNet
 
 logger = logging.getLogger(__name__)
@@ -41,20 +40,6 @@ def embed(cfg: Config, model: ReIDNet, tracklets: list[Tracklet], device: torch.
                             max_frames=d.test_max_frames, batch_size=cfg.eval.batch_size, workers=d.workers,
                             device=device, amp=cfg.train.precision != "fp32",
                             feature=cfg.eval.feature, resize=d.resize)
-
-
-@dataclass
-class Evaluation:
-    """What an evaluation computed, for reports: the summaries and, per setting (``plain``,
-    ``re-ranked``), the query-gallery distances and per-query AP; the gallery as ranked (under
-    the MARS official protocol the queries are appended to it)."""
-
-    results: dict[str, dict]
-    distances: dict[str, np.ndarray] = field(default_factory=dict)
-    ap: dict[str, np.ndarray] = field(default_factory=dict)
-    gallery: list[Tracklet] = field(default_factory=list)
-    qf: np.ndarray | None = None
-    gf: np.ndarray | None = None
 
 
 def evaluate_features(cfg: Config, qf: np.ndarray, gf: np.ndarray, query: list[Tracklet],

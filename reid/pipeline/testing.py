@@ -9,13 +9,13 @@ import numpy as np
 
 from reid.config import Config
 from reid.errors import ConfigError
-from reid.eval.html_report import Figure, Section, Table, write_pages
-from reid.eval.plots import plot_cmc
-from reid.eval.report import write_json, write_report, write_text
 from reid.eval.two_camera import SPLIT_RANKS, aggregate_splits, format_split_table
 from reid.pipeline.builders import load_data, load_trained_model, resolve_device
 from reid.pipeline.evaluation import evaluate_model_full
-from reid.pipeline.reporting import protocol_notes, report_sections
+from reid.report.page import Figure, Section, Table, write_pages
+from reid.report.plots import plot_cmc
+from reid.report.run_report import write_json, write_report, write_text
+from reid.report.sections import protocol_notes, report_sections
 
 
 def run_test(cfg: Config, checkpoint: str | Path, *, write: bool = True) -> dict[str, dict]:

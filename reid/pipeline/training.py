@@ -17,12 +17,12 @@ from reid.engine.environment import record_environment
 from reid.engine.run_lock import RunLock
 from reid.engine.trainer import Trainer, TrainState
 from reid.errors import ConfigError
-from reid.eval.report import write_text
 from reid.losses import build_loss, describe_degenerate
 from reid.models import ReIDNet
 from reid.pipeline.builders import build_model_for, build_train_loader, load_data, resolve_device, seed_everything
 from reid.pipeline.config_checks import check_config
 from reid.pipeline.evaluation import evaluate_model
+from reid.report.run_report import write_text
 
 logger = logging.getLogger(__name__)
 

@@ -18,12 +18,11 @@ import numpy as np
 import scipy.io
 
 from reid.data.synthetic.people import Person, pt, random_person
+from reid.data.synthetic.presets import GeneratorParams
 from reid.errors import ConfigError
 
-from reid.data.synthetic.presets import SyntheticConfig
-
 # Outlier kinds in the order their frames are drawn (the keys of reid.data.synthetic.render._OUTLIERS and
-# the SyntheticConfig fields holding their fractions).
+# the GeneratorParams fields holding their fractions).
 OUTLIER_KINDS = ("occlusion", "blur", "truncation")
 
 
@@ -83,7 +82,7 @@ class TrackSpec:
 class World:
     """Everything ``generate`` renders and writes, drawn by ``build_world`` (no pixels yet)."""
 
-    config: SyntheticConfig
+    config: GeneratorParams
     persons: list[Person]
     cameras: list[Camera]
     tracks: list[TrackSpec]  # train rows then test rows, each in MARS row order (sorted names)
@@ -94,7 +93,7 @@ def _pid_str(pid: int) -> str:
     return "00-1" if pid == -1 else f"{pid:04d}"
 
 
-def build_world(cfg: SyntheticConfig) -> World:
+def build_world(cfg: GeneratorParams) -> World:
     """Draw identities, cameras, tracklets, wrong labels, outlier frames and queries."""
     rng = np.random.default_rng([cfg.seed, 1])
     n = cfg.num_train_ids + cfg.num_test_ids
@@ -149,7 +148,7 @@ def build_world(cfg: SyntheticConfig) -> World:
 _OUTFIT_FIELDS = ("top", "pattern", "pattern_colour", "logo_shape", "short_sleeves", "bottom", "bottom_style")
 
 
-def _outfit_picker(cfg: SyntheticConfig):
+def _outfit_picker(cfg: GeneratorParams):
     """Person -> the same person in one of ``cfg.outfits`` shared outfits (identity when 0).
 
     Outfits and the choice among them come from their own random streams, so the rest of the

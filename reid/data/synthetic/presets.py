@@ -8,7 +8,7 @@ from reid.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class SyntheticConfig:
+class GeneratorParams:
     """Every parameter of the generator (all of them are recorded in ``synthetic_meta.json``).
 
     Ranges are inclusive ``(low, high)`` pairs. Outlier fractions are fractions of the frames of
@@ -67,25 +67,25 @@ class SyntheticConfig:
                 raise ConfigError(f"synthetic config: {key}={getattr(self, key)!r}, expected {expected}")
 
 
-PRESETS: dict[str, SyntheticConfig] = {
+PRESETS: dict[str, GeneratorParams] = {
     # ~10k frames of 256x128: 70 train ids, 60 test ids, 6 cameras, tracklets of 8-24 frames.
-    "demo": SyntheticConfig(),
+    "demo": GeneratorParams(),
     # A few hundred 64x32 frames for unit tests (well under a second to generate).
-    "tiny": SyntheticConfig(num_train_ids=6, num_test_ids=5, num_cameras=4, cameras_per_id=(2, 3),
+    "tiny": GeneratorParams(num_train_ids=6, num_test_ids=5, num_cameras=4, cameras_per_id=(2, 3),
                             tracklets_per_camera=(1, 2), tracklet_length=(3, 6), num_distractors=3,
                             num_junk=2, height=64, width=32),
     # The outlier study's size: 40 + 40 ids at 128x64, short tracklets (many runs on 2 CPU cores).
-    "study": SyntheticConfig(num_train_ids=40, num_test_ids=40, tracklet_length=(6, 16), num_distractors=20,
+    "study": GeneratorParams(num_train_ids=40, num_test_ids=40, tracklet_length=(6, 16), num_distractors=20,
                              num_junk=10, height=128, width=64),
     # Hard: 100 + 60 ids who share 48 outfits (only build, hair, skin, bag and shoes tell some apart),
     # strong camera colour casts, occluders, motion blur, truncated boxes, box jitter, scale drift.
-    "hard": SyntheticConfig(num_train_ids=100, num_test_ids=60, tracklet_length=(8, 20), num_distractors=30,
+    "hard": GeneratorParams(num_train_ids=100, num_test_ids=60, tracklet_length=(8, 20), num_distractors=30,
                             num_junk=15, occlusion=0.12, blur=0.12, truncation=0.06, outfits=48,
                             colour_cast=1.3, jitter=0.03, scale_change=0.15),
 }
 
 
-def preset(name: str, **overrides: object) -> SyntheticConfig:
+def preset(name: str, **overrides: object) -> GeneratorParams:
     """A preset (``demo`` or ``tiny``) with some fields replaced.
 
     Raises:

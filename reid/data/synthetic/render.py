@@ -4,7 +4,7 @@ People are drawn procedurally (body shape, skin, hair, clothing colours and patt
 seen by cameras that differ in lighting, colour cast, background, scale and mirror, so that
 re-identification is learnable but not trivial: the palette is small (many identities share
 colours) and the per-camera colour casts defeat raw colour matching. Everything is deterministic
-from ``SyntheticConfig.seed``; each tracklet is rendered from its own seed, so the output does not
+from ``GeneratorParams.seed``; each tracklet is rendered from its own seed, so the output does not
 depend on the number of worker processes.
 
 ``generate(out, config)`` writes ``<out>/mars/`` (``bbox_train``, ``bbox_test``, ``info``) plus
@@ -28,13 +28,13 @@ import numpy as np
 
 from reid.data.synthetic.layout import World, build_world, write_info_files
 from reid.data.synthetic.people import draw_person
-from reid.data.synthetic.presets import SyntheticConfig
+from reid.data.synthetic.presets import GeneratorParams
 from reid.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 
-def generate(out: str | os.PathLike, config: SyntheticConfig, *, workers: int = 1) -> Path:
+def generate(out: str | os.PathLike, config: GeneratorParams, *, workers: int = 1) -> Path:
     """Write a synthetic dataset in the MARS layout under ``<out>/mars``.
 
     Args:

@@ -42,7 +42,7 @@ SHAPES = 3  # body elongation x beak/tail proportions variants
 
 
 @dataclass(frozen=True)
-class RetrievalSyntheticConfig:
+class RetrievalGeneratorParams:
     """Generator parameters (all recorded in ``synthetic_meta.json``); ranges are inclusive."""
 
     seed: int = 0
@@ -69,15 +69,15 @@ class RetrievalSyntheticConfig:
                 raise ConfigError(f"synthetic retrieval config: {key}={getattr(self, key)!r}, expected {expected}")
 
 
-PRESETS: dict[str, RetrievalSyntheticConfig] = {
+PRESETS: dict[str, RetrievalGeneratorParams] = {
     # 100 classes (50 train, 50 test), ~1,200 images of about 96 x 112.
-    "retrieval": RetrievalSyntheticConfig(),
+    "retrieval": RetrievalGeneratorParams(),
     # 8 classes of 3-4 small images, for unit tests (well under a second to generate).
-    "retrieval_tiny": RetrievalSyntheticConfig(num_classes=8, images_per_class=(3, 4), height=40, width=48),
+    "retrieval_tiny": RetrievalGeneratorParams(num_classes=8, images_per_class=(3, 4), height=40, width=48),
 }
 
 
-def preset(name: str, **overrides: Any) -> RetrievalSyntheticConfig:
+def preset(name: str, **overrides: Any) -> RetrievalGeneratorParams:
     """A retrieval preset with some fields replaced.
 
     Raises:
@@ -86,7 +86,7 @@ def preset(name: str, **overrides: Any) -> RetrievalSyntheticConfig:
     return pick_preset(PRESETS, name, overrides, "synthetic retrieval")
 
 
-def class_designs(config: RetrievalSyntheticConfig) -> list[dict[str, Any]]:
+def class_designs(config: RetrievalGeneratorParams) -> list[dict[str, Any]]:
     """One distinct (body, wing, pattern, shape) design per class, drawn without replacement."""
     combos = [(b, w, p, s) for b in PALETTE for w in PALETTE if w != b for p in PATTERNS for s in range(SHAPES)]
     rng = np.random.default_rng([config.seed, 1])
@@ -169,7 +169,7 @@ def _draw_bird(image: np.ndarray, design: dict[str, Any], rng: np.random.Generat
     return int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
 
 
-def generate(out: str | os.PathLike, config: RetrievalSyntheticConfig) -> Path:
+def generate(out: str | os.PathLike, config: RetrievalGeneratorParams) -> Path:
     """Write a synthetic retrieval set in the CUB-200-2011 layout under ``<out>/CUB_200_2011``.
 
     Raises:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
-import typing
-
-import dataclasses
 import time
+import typing
 from pathlib import Path
 
 from reid.config import Config, ModelConfig, _build, load_config
@@ -18,9 +17,13 @@ from reid.pipeline.config_checks import check_config
 logger = logging.getLogger(__name__)
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config", "-c", help="YAML config file (defaults are used when omitted)")
+def base_parser(description: str, default_config: str | None = None) -> argparse.ArgumentParser:
+    """A parser with ``--config FILE`` (a path, or the name of a shipped config such as
+    ``mars_osm_caa``), ``key.sub=value`` overrides and ``--quiet``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", "-c", default=default_config,
+                        help="YAML config file, or the name of a shipped config (e.g. mars_osm_caa); "
+                             + (f"default: {default_config}" if default_config else "the defaults when omitted"))
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. train.iterations=100 data.root=/data")
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
     return parser
@@ -42,13 +45,14 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> tup
 
 
 def run_main(main, argv: list[str] | None = None) -> int:
-    """Call ``main(argv)``; turn the package's own errors into a one-line message and exit code 1."""
+    """Call ``main(argv)`` and return its exit code (``None`` is 0); the package's own errors become a
+    one-line message and exit code 1."""
     try:
-        main(argv)
+        code = main(argv)
     except ReIDError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return int(code or 0)
 
 
 def parse_for_checkpoint(parser: argparse.ArgumentParser, argv: list[str] | None = None,

@@ -158,7 +158,7 @@ def contact_sheet(path: Path, rows: list[dict], train: list[Tracklet], truth: se
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from reid.eval.plots import save_figure
+    from reid.report.plots import save_figure
 
     pids = np.array([t.pid for t in train])
     if feats is not None and len(rows):

@@ -1,6 +1,6 @@
 """Gallery search, the index side: embed a gallery once into an index folder, extend it later.
 
-Index format: reid/pipeline/gallery_index.py; querying: reid/pipeline/search_query.py. Distances
+Index format: reid/search/index_file.py; querying: reid/search/query.py. Distances
 are those of ``eval.metric`` when the index was built; every later ``add`` and query uses the
 index's metric and must use the model (same fingerprint) that built it.
 """
@@ -15,17 +15,31 @@ from typing import Any
 
 import numpy as np
 
-from reid.engine.run_lock import RunLock
 from reid.config import Config
 from reid.data.tracklet import Tracklet
+from reid.engine.run_lock import RunLock
 from reid.errors import ConfigError
-from reid.eval.search_index import (FAISS_KINDS, Recall, build_faiss_index, deserialize_faiss_index,
-                                    extend_faiss_index, recall_at_k, serialize_faiss_index)
 from reid.models import ReIDNet
 from reid.pipeline.builders import load_trained_model, resolve_device
 from reid.pipeline.evaluation import embed
-from reid.pipeline.gallery_index import (GalleryIndex, GalleryIndexError, check_new_folder, load_index,
-                                         model_fingerprint, save_new_index, save_next_generation)
+from reid.search.faiss_index import (
+    FAISS_KINDS,
+    Recall,
+    build_faiss_index,
+    deserialize_faiss_index,
+    extend_faiss_index,
+    recall_at_k,
+    serialize_faiss_index,
+)
+from reid.search.index_file import (
+    GalleryIndex,
+    GalleryIndexError,
+    check_new_folder,
+    load_index,
+    model_fingerprint,
+    save_new_index,
+    save_next_generation,
+)
 
 logger = logging.getLogger(__name__)
 

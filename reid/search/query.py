@@ -15,17 +15,17 @@ import numpy as np
 
 from reid.config import Config
 from reid.data.footage.crop import crop_tracklets, read_mot_tracks
-from reid.data.storage.frame_io import read_frames
 from reid.data.footage.gallery import tracklet_from_folder
+from reid.data.storage.frame_io import read_frames
 from reid.data.tracklet import Tracklet
 from reid.engine.checkpoint import atomic_write_bytes
 from reid.errors import ConfigError, DatasetError
-from reid.eval.report import write_json
-from reid.eval.rerank import rerank_features
-from reid.eval.search_index import exact_topk, faiss_search
-from reid.eval.search_strip import strip_image
-from reid.pipeline.gallery_index import GalleryIndex, load_index
-from reid.pipeline.search import embed_tracklets, faiss_of, load_search_model
+from reid.eval.reranking import rerank_features
+from reid.report.run_report import write_json
+from reid.search.build import embed_tracklets, faiss_of, load_search_model
+from reid.search.faiss_index import exact_topk, faiss_search
+from reid.search.index_file import GalleryIndex, load_index
+from reid.search.strip import strip_image
 
 logger = logging.getLogger(__name__)
 

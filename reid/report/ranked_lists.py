@@ -17,7 +17,7 @@ import numpy as np
 
 from reid.data.storage.frame_io import read_frames
 from reid.data.tracklet import Tracklet
-from reid.eval.plots import _pyplot, save_figure
+from reid.report.plots import _pyplot, save_figure
 
 GREEN = (40, 170, 60)
 RED = (215, 40, 40)

@@ -1,8 +1,6 @@
-"""Reports: metrics.json, report.html (self-contained) and report.md, CMC and training plots.
+"""A run's report: metrics.json, report.html (self-contained) and report.md, CMC and training plots.
 
-Metrics a result does not have (rank-5 of a 3-tracklet gallery) show as ``n/a``, never as 0.
-Re-ID summaries (``summarise``) carry rank-1/5/10/20 and mAP; image-retrieval summaries
-(``summarise_retrieval``) carry Recall@1..32, mAP and NMI, and tables and lines show those.
+The numbers come as ``reid.eval.summary`` dicts; this module lays them out and writes the files.
 """
 
 from __future__ import annotations
@@ -12,62 +10,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from reid.eval.html_report import Figure, Section, Table, write_pages, write_text
-from reid.eval.plots import plot_cmc, plot_training
 from reid.eval.retrieval import RECALL_KS
+from reid.eval.summary import RANKS, fmt, is_retrieval
+from reid.report.page import Figure, Section, Table, write_pages, write_text
+from reid.report.plots import plot_cmc, plot_training
 
-RANKS = (1, 5, 10, 20)
-
-__all__ = ["RANKS", "summarise", "summarise_retrieval", "summary_line", "fmt", "metrics_table", "metrics_section",
-           "write_json", "write_text", "write_report", "plot_cmc", "plot_training"]
-
-
-def summarise(cmc: np.ndarray, mAP: float, num_skipped: int = 0) -> dict:
-    """Rank-1/5/10/20 and mAP in percent, plus the full CMC curve and the skipped-query count.
-
-    A rank beyond the gallery's size (the CMC is cut there) is left out, not set to 0."""
-    out = {f"rank{r}": round(100.0 * float(cmc[r - 1]), 2) for r in RANKS if r <= len(cmc)}
-    out["mAP"] = round(100.0 * float(mAP), 2)
-    out["num_skipped_queries"] = int(num_skipped)
-    out["cmc"] = [float(x) for x in cmc]
-    return out
-
-
-def summarise_retrieval(cmc: np.ndarray, mAP: float, nmi: float, num_skipped: int = 0) -> dict:
-    """Recall@1/2/4/8/16/32 (CMC at K), mAP and NMI in percent, the CMC curve and the skipped-query count.
-
-    ``rank1`` repeats ``recall1`` (they are the same number), so that ``train.best_metric`` and
-    the training log read the same key for both tasks. A K beyond the test set is left out."""
-    out = {f"recall{k}": round(100.0 * float(cmc[k - 1]), 2) for k in RECALL_KS if k <= len(cmc)}
-    out["mAP"] = round(100.0 * float(mAP), 2)
-    out["NMI"] = round(100.0 * float(nmi), 2)
-    out["rank1"] = out["recall1"]
-    out["num_skipped_queries"] = int(num_skipped)
-    out["cmc"] = [float(x) for x in cmc]
-    return out
-
-
-def is_retrieval(m: dict) -> bool:
-    """True for a ``summarise_retrieval`` summary."""
-    return "recall1" in m
-
-
-def summary_line(m: dict, digits: int = 2) -> str:
-    """One line of a summary: ``rank-1 .. rank-20 .. mAP`` (re-ID) or ``Recall@1 .. @32 .. mAP .. NMI``."""
-    if is_retrieval(m):
-        recalls = "  ".join(f"@{k} {fmt(m, f'recall{k}', digits)}" for k in RECALL_KS[1:])
-        return (f"Recall@1 {fmt(m, 'recall1', digits)}  {recalls}  mAP {fmt(m, 'mAP', digits)}  "
-                f"NMI {fmt(m, 'NMI', digits)}")
-    return (f"rank-1 {fmt(m, 'rank1', digits)}  rank-5 {fmt(m, 'rank5', digits)}  "
-            f"rank-10 {fmt(m, 'rank10', digits)}  rank-20 {fmt(m, 'rank20', digits)}  mAP {fmt(m, 'mAP', digits)}")
-
-
-def fmt(m: dict, key: str, digits: int = 1) -> str:
-    """``m[key]`` with ``digits`` decimals, or ``n/a`` when the result has no such metric."""
-    value = m.get(key)
-    return "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
+__all__ = ["metrics_table", "metrics_section", "write_json", "write_text", "write_report"]
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:

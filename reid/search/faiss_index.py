@@ -128,7 +128,20 @@ def deserialize_faiss_index(data: bytes) -> Any:
 def exact_topk(query: Any, gallery: Any, k: int, metric: str, *,
                chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``k`` nearest gallery rows of each query: (Q, k) distances ascending, (Q, k) int64 ids."""
-    return topk_neighbours(query, gallery, k, metric, backend="torch", chunk_size=chunk_size)
+    return topk_neighbours(query, gallery, k, metric, chunk_size=chunk_size)
+
+
+def flat_topk(query: Any, gallery: Any, k: int, metric: str, *,
+              index_spec: str = "Flat") -> tuple[np.ndarray, np.ndarray]:
+    """``exact_topk`` through FAISS: an ``index_factory`` index (``"Flat"`` is exact) over ``gallery``."""
+    faiss = _faiss()
+    g = _prepared(gallery, metric)
+    index = faiss.index_factory(g.shape[1], index_spec, faiss.METRIC_INNER_PRODUCT if metric == "cosine"
+                                else faiss.METRIC_L2)
+    if not index.is_trained:
+        index.train(g)
+    index.add(g)
+    return faiss_search(index, np.asarray(query), k, metric)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The pictures of a run's report: ranked lists, the t-SNE map of the test embeddings and the CAA
-attention histogram, as report sections (``reid.eval.html_report.Section``)."""
+attention histogram, as report sections (``reid.report.page.Section``)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 from reid.config import Config
 from reid.data.tracklet import Tracklet, VideoReIDDataset
 from reid.errors import ConfigError
-from reid.eval.html_report import Figure, Section
-from reid.eval.plots import plot_attention_histogram, plot_embedding
-from reid.eval.ranked_lists import choose_queries, draw_ranked_list, ranked_list
-from reid.pipeline.evaluation import Evaluation
+from reid.eval.summary import Evaluation
+from reid.report.page import Figure, Section
+from reid.report.plots import plot_attention_histogram, plot_embedding
+from reid.report.ranked_lists import choose_queries, draw_ranked_list, ranked_list
 
 logger = logging.getLogger(__name__)
 
