@@ -16,14 +16,8 @@ from torch import nn
 
 from reid.data.identity_sampler import IdentityBatchSampler
 from reid.engine.checkpoint import load_checkpoint
-from reid.engine.distributed import (
-    DistContext,
-    GlobalBatchNorm,
-    convert_global_bn,
-    gather_features,
-    gather_rows,
-    gather_with_grad,
-)
+from reid.engine.distributed import (DistContext, GlobalBatchNorm, convert_global_bn, gather_features, gather_rows,
+                                     gather_with_grad)
 from reid.errors import ConfigError
 from reid.losses import OSMCAALoss
 from tests.test_training import TINY

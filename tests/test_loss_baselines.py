@@ -8,23 +8,10 @@ import pytest
 import torch
 
 from reid.errors import ConfigError
-from reid.losses import (
-    LOSSES,
-    BatchHardTripletLoss,
-    CombinedLoss,
-    ContrastiveLoss,
-    CrossEntropyLoss,
-    OSMCAALoss,
-    WeightedSoftmaxLoss,
-    build_loss,
-)
-from tests.reference.baseline_loops import (
-    batch_hard_triplet_loop,
-    contrastive_loop,
-    logits_loop,
-    smoothed_ce_per_sample,
-    weighted_softmax_loop,
-)
+from reid.losses import (LOSSES, BatchHardTripletLoss, CombinedLoss, ContrastiveLoss, CrossEntropyLoss, OSMCAALoss,
+                         WeightedSoftmaxLoss, build_loss)
+from tests.reference.baseline_loops import (batch_hard_triplet_loop, contrastive_loop, logits_loop,
+                                            smoothed_ce_per_sample, weighted_softmax_loop)
 
 F64 = torch.float64
 

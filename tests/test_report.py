@@ -142,7 +142,6 @@ def test_nearest_identity_and_typical_members_against_a_literal_loop():
 @pytest.mark.slow
 def test_suspects_sheet_and_test_visualise_from_the_cli(tmp_path, capsys):
     import importlib.util
-    from pathlib import Path
 
     from reid.pipeline.training import run_training
     from tests.test_training import tiny_config

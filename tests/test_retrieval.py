@@ -28,18 +28,8 @@ from reid.errors import ConfigError, DatasetError
 from reid.eval.retrieval import evaluate_retrieval, leave_one_out, nmi_kmeans
 from reid.eval.summary import summarise, summarise_retrieval, summary_line
 from reid.report.run_report import _metrics
-from retrieval_fixtures import (
-    CARS_CLASSES,
-    CARS_RECORDS,
-    CUB_IMAGES,
-    LPW_SPEC,
-    cub_relative,
-    make_cars,
-    make_cub,
-    make_lpw,
-    write_cars_mat,
-    write_image,
-)
+from retrieval_fixtures import (CARS_CLASSES, CARS_RECORDS, CUB_IMAGES, LPW_SPEC, cub_relative, make_cars, make_cub,
+                                make_lpw, write_cars_mat, write_image)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,16 +16,8 @@ from reid.data.paths import resolve_dataset_dir
 from reid.engine.checkpoint import CheckpointError, load_checkpoint
 from reid.pipeline.builders import load_data, load_trained_model, resolve_device
 from reid.pipeline.evaluation import embed
-from reid.studies.suspects import (
-    caa_enabled,
-    contact_sheet,
-    injected_wrong_labels,
-    precision_at,
-    rank_by_attention,
-    rank_by_training_attention,
-    training_attention,
-    write_csv,
-)
+from reid.studies.suspects import (caa_enabled, contact_sheet, injected_wrong_labels, precision_at, rank_by_attention,
+                                   rank_by_training_attention, training_attention, write_csv)
 
 MAX_SHEET_ROWS = 100  # one row of 7 pictures per suspect
 

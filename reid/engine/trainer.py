@@ -19,26 +19,11 @@ import torch
 from torch import nn
 
 from reid.config import TrainConfig, check_choice
-from reid.engine.checkpoint import (
-    BestCheckpoint,
-    CheckpointError,
-    CheckpointSeries,
-    atomic_write_bytes,
-    load_checkpoint,
-    save_checkpoint,
-)
+from reid.engine.checkpoint import (BestCheckpoint, CheckpointError, CheckpointSeries, atomic_write_bytes,
+                                    load_checkpoint, save_checkpoint)
 from reid.engine.distributed import DistContext, convert_global_bn, gather_rows, gather_with_grad
-from reid.engine.hooks import (
-    AttentionRecord,
-    HookBase,
-    LRSchedule,
-    NonFiniteGuard,
-    PeriodicCheckpoint,
-    PeriodicEval,
-    PeriodicLog,
-    StepOutput,
-    TrainingDiverged,
-)
+from reid.engine.hooks import (AttentionRecord, HookBase, LRSchedule, NonFiniteGuard, PeriodicCheckpoint, PeriodicEval,
+                               PeriodicLog, StepOutput, TrainingDiverged)
 from reid.engine.precision import Precision, probe_faster, resolve_precision
 from reid.errors import ConfigError
 from reid.losses.combined import LossResult

@@ -22,24 +22,10 @@ from reid.errors import ConfigError
 from reid.models import ReIDNet
 from reid.pipeline.builders import load_trained_model, resolve_device
 from reid.pipeline.evaluation import embed
-from reid.search.faiss_index import (
-    FAISS_KINDS,
-    Recall,
-    build_faiss_index,
-    deserialize_faiss_index,
-    extend_faiss_index,
-    recall_at_k,
-    serialize_faiss_index,
-)
-from reid.search.index_file import (
-    GalleryIndex,
-    GalleryIndexError,
-    check_new_folder,
-    load_index,
-    model_fingerprint,
-    save_new_index,
-    save_next_generation,
-)
+from reid.search.faiss_index import (FAISS_KINDS, Recall, build_faiss_index, deserialize_faiss_index,
+                                     extend_faiss_index, recall_at_k, serialize_faiss_index)
+from reid.search.index_file import (GalleryIndex, GalleryIndexError, check_new_folder, load_index, model_fingerprint,
+                                    save_new_index, save_next_generation)
 
 logger = logging.getLogger(__name__)
 

@@ -24,13 +24,8 @@ from reid.pipeline.builders import load_data, resolve_device
 from reid.pipeline.evaluation import evaluate_model
 from reid.pipeline.training import run_training
 from reid.report.run_report import write_json, write_text
-from reid.studies.suspects import (
-    caa_enabled,
-    injected_wrong_labels,
-    precision_at,
-    rank_by_attention,
-    rank_by_training_attention,
-)
+from reid.studies.suspects import (caa_enabled, injected_wrong_labels, precision_at, rank_by_attention,
+                                   rank_by_training_attention)
 
 logger = logging.getLogger(__name__)
 

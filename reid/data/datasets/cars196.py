@@ -22,15 +22,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from reid.data.datasets.image_sets import (
-    FileChecker,
-    ImageItem,
-    check_crop_box,
-    image_size,
-    pixel_box,
-    retrieval_dataset,
-    split_classes,
-)
+from reid.data.datasets.image_sets import (FileChecker, ImageItem, check_crop_box, image_size, pixel_box,
+                                           retrieval_dataset, split_classes)
 from reid.data.paths import resolve_dataset_dir, safe_join
 from reid.data.tracklet import VideoReIDDataset
 from reid.errors import DatasetError

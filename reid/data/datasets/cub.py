@@ -21,15 +21,8 @@ import math
 import os
 from pathlib import Path
 
-from reid.data.datasets.image_sets import (
-    FileChecker,
-    ImageItem,
-    check_crop_box,
-    image_size,
-    pixel_box,
-    retrieval_dataset,
-    split_classes,
-)
+from reid.data.datasets.image_sets import (FileChecker, ImageItem, check_crop_box, image_size, pixel_box,
+                                           retrieval_dataset, split_classes)
 from reid.data.paths import is_id, resolve_dataset_dir, safe_join
 from reid.data.tracklet import VideoReIDDataset
 from reid.errors import DatasetError

@@ -1,0 +1,6 @@
+"""``python -m reid.cli`` is ``osmcaa-reid``."""
+import sys
+
+from reid.cli.main import main
+
+sys.exit(main())

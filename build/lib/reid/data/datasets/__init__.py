@@ -1,0 +1,1 @@
+"""Dataset parsers, one module per official layout."""

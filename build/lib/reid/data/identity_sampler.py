@@ -1,0 +1,146 @@
+"""Identity-balanced batches: P identities x K tracklets each (PK sampling)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from torch.utils.data import Sampler
+
+from reid.errors import ConfigError
+
+EPOCHS = ("identities", "tracklets")
+
+
+class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Yields batches of ``(tracklet index, draw number)``: ``num_identities`` ids x ``num_instances``.
+
+    The draw number is the sample's global position in the stream (batch * batch size + slot);
+    datasets seed their per-sample randomness with it, so a run is reproducible with any number of
+    workers and a resumed run continues exactly where it stopped.
+
+    Identities with fewer than ``num_instances`` tracklets are sampled with replacement. What an
+    epoch is depends on ``epoch``:
+
+    - ``identities``: every identity once, with ``num_instances`` of its tracklets drawn at random
+      (every identity is equally frequent).
+    - ``tracklets``: every tracklet once: each identity's tracklets are shuffled and cut into
+      groups of ``num_instances`` (a short last group is filled by drawing from the identity's
+      tracklets), and batches take one group from each of ``num_identities`` randomly chosen
+      identities that still have groups, until fewer than that many remain (the
+      RandomIdentitySampler of Hermans et al. and torchreid: identities with more tracklets are
+      seen more often).
+
+    The last incomplete batch is dropped; the sampler is infinite when ``num_batches`` is None,
+    otherwise it yields exactly ``num_batches`` batches. The sequence is a pure function of
+    ``seed`` and the epoch counter.
+
+    In distributed training every rank builds the same sampler with its ``rank`` and the
+    ``world_size``: each draws the same global batch and keeps its contiguous share of the slots
+    (``world_size`` must divide the batch), so the ranks' shares are disjoint, together make the
+    one-process batch, and keep its draw numbers.
+    """
+
+    def __init__(
+        self,
+        pids: Sequence[int],
+        *,
+        num_identities: int,
+        num_instances: int,
+        seed: int = 0,
+        num_batches: int | None = None,
+        epoch: str = "identities",
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if epoch not in EPOCHS:
+            raise ConfigError(f"data.epoch: unknown epoch {epoch!r}; valid: {', '.join(EPOCHS)}")
+        self.epoch = epoch
+        self.index_by_pid: dict[int, list[int]] = defaultdict(list)
+        for index, pid in enumerate(pids):
+            self.index_by_pid[int(pid)].append(index)
+        self.pids = sorted(self.index_by_pid)
+        if len(self.pids) < num_identities:
+            raise ConfigError(
+                f"data.num_identities={num_identities}: a batch needs {num_identities} identities but the "
+                f"training set has {len(self.pids)}; lower data.num_identities to at most {len(self.pids)}"
+            )
+        self.num_identities = num_identities
+        self.num_instances = num_instances
+        batch = num_identities * num_instances
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} of world size {world_size}")
+        if batch % world_size:
+            raise ConfigError(f"a global batch of {batch} clips (data.num_identities x data.num_instances) "
+                              f"does not split into {world_size} equal shares, one per process; "
+                              f"choose a multiple of {world_size}")
+        share = batch // world_size
+        self.share = slice(rank * share, (rank + 1) * share)
+        self.seed = seed
+        self.num_batches = num_batches
+        self.start_batch = 0  # set when resuming, to continue the same sequence
+
+    def _epoch(self, epoch: int) -> list[list[int]]:
+        if self.epoch == "tracklets":
+            return self._tracklet_epoch(epoch)
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(self.pids)
+        batches = []
+        for b in range(len(order) // self.num_identities):
+            batch = []
+            for pid in order[b * self.num_identities : (b + 1) * self.num_identities]:
+                pool = self.index_by_pid[int(pid)]
+                replace = len(pool) < self.num_instances
+                batch.extend(int(i) for i in rng.choice(pool, size=self.num_instances, replace=replace))
+            batches.append(batch)
+        return batches
+
+    def _tracklet_epoch(self, epoch: int) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        groups: dict[int, list[list[int]]] = {}
+        k = self.num_instances
+        for pid in self.pids:
+            pool = [int(i) for i in rng.permutation(self.index_by_pid[pid])]
+            if len(pool) % k:
+                pool += [int(i) for i in rng.choice(self.index_by_pid[pid], size=k - len(pool) % k)]
+            groups[pid] = [pool[j : j + k] for j in range(0, len(pool), k)]
+        batches = []
+        while True:
+            available = [pid for pid in self.pids if groups[pid]]
+            if len(available) < self.num_identities:
+                return batches
+            chosen = rng.choice(available, size=self.num_identities, replace=False)
+            batches.append([i for pid in chosen for i in groups[int(pid)].pop(0)])
+
+    def _epoch_lengths(self):
+        """Batches per epoch, epoch by epoch (fixed for ``identities``, drawn for ``tracklets``)."""
+        epoch = 0
+        while True:
+            if self.epoch == "identities":
+                yield len(self.pids) // self.num_identities
+            else:
+                yield len(self._epoch(epoch))
+            epoch += 1
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        epoch, skip = 0, self.start_batch
+        for length in self._epoch_lengths():
+            if skip < length:
+                break
+            epoch, skip = epoch + 1, skip - length
+        produced = self.start_batch
+        while self.num_batches is None or produced < self.num_batches:
+            for batch in self._epoch(epoch)[skip:]:
+                if self.num_batches is not None and produced >= self.num_batches:
+                    return
+                base = produced * len(batch)
+                produced += 1
+                yield [(index, base + slot) for slot, index in enumerate(batch)][self.share]
+            skip = 0
+            epoch += 1
+
+    def __len__(self) -> int:
+        if self.num_batches is None:
+            return next(self._epoch_lengths())
+        return self.num_batches - self.start_batch

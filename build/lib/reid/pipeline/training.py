@@ -1,0 +1,214 @@
+"""A training run: data, model, loss, trainer, checkpoint, final evaluation."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import torch
+import yaml
+
+from reid.config import Config, config_to_dict
+from reid.data import VideoReIDDataset
+from reid.engine.checkpoint import BestCheckpoint, CheckpointSeries, load_checkpoint
+from reid.engine.distributed import DistContext, broadcast_buffers, describe_world
+from reid.engine.environment import record_environment
+from reid.engine.run_lock import RunLock
+from reid.engine.trainer import Trainer, TrainState
+from reid.errors import ConfigError
+from reid.losses import build_loss, describe_degenerate
+from reid.models import ReIDNet
+from reid.pipeline.builders import build_model_for, build_train_loader, load_data, resolve_device, seed_everything
+from reid.pipeline.config_checks import check_config
+from reid.pipeline.evaluation import evaluate_model
+from reid.report.run_report import write_text
+
+logger = logging.getLogger(__name__)
+
+RESUME_KEYS = ("model", "optimizer", "scheduler", "iteration")
+
+
+# Keys that may differ between a run and its resumption: the budget, logging and checkpoint
+# cadence, loader processes, the device, and evaluation (which never touches the weights).
+RESUMABLE_KEYS = ("train.iterations", "train.log_every", "train.eval_every", "train.checkpoint_every",
+                  "train.keep_checkpoints", "train.best_metric", "train.tensorboard", "train.max_nonfinite",
+                  "train.resume", "data.workers", "device", "output_dir")
+RESUMABLE_SECTIONS = ("eval.",)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_changes(saved: dict, current: dict) -> list[str]:
+    """``key: saved -> current`` for every key that differs and may not change on resume."""
+    a, b = _flatten(saved), _flatten(current)
+    changed = []
+    for key in sorted(set(a) | set(b)):
+        if key in RESUMABLE_KEYS or key.startswith(RESUMABLE_SECTIONS):
+            continue
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            changed.append(f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}")
+    return changed
+
+
+def check_resumable(cfg: Config, checkpoint: Path, state: dict | None = None) -> None:
+    """Refuse to continue ``checkpoint`` (``state``: its contents) with a config that would train other weights."""
+    state = load_checkpoint(checkpoint) if state is None else state
+    saved = state.get("config")
+    if not isinstance(saved, dict):
+        raise ConfigError(f"checkpoint {checkpoint} holds no config, so it cannot be shown to belong to this run; "
+                          "use another output_dir, train.resume='' or --force-new")
+    changed = config_changes(saved, config_to_dict(cfg))
+    if changed:
+        raise ConfigError(f"checkpoint {checkpoint} was trained with another config ({'; '.join(changed)}); "
+                          "use another output_dir, or --force-new to start this run over")
+
+
+def find_resume(cfg: Config, series: CheckpointSeries) -> tuple[Path, dict] | None:
+    """The checkpoint to resume from and its contents: ``train.resume`` as a path, or ``auto``
+    (the newest readable checkpoint of the run folder, unreadable ones skipped with a warning)."""
+    if not cfg.train.resume:
+        return None
+    if cfg.train.resume == "auto":
+        return series.load_newest(required=RESUME_KEYS)
+    path = Path(cfg.train.resume)
+    return path, load_checkpoint(path, required=RESUME_KEYS)
+
+
+def resume_path(cfg: Config) -> Path | None:
+    """The checkpoint a run with ``cfg`` would resume from (None: it would start over)."""
+    found = find_resume(cfg, CheckpointSeries(cfg.output_dir, keep=cfg.train.keep_checkpoints))
+    return None if found is None else found[0]
+
+
+def run_training(cfg: Config, dataset: VideoReIDDataset | None = None,
+                 model: ReIDNet | None = None, dist: DistContext | None = None) -> tuple[ReIDNet, TrainState]:
+    """Train a model as ``cfg`` says; returns it and the training state (history).
+
+    Args:
+        cfg: the full config.
+        dataset: an already loaded dataset (loaded from ``cfg.data`` otherwise).
+        model: an already built model (built from ``cfg.model`` otherwise, after seeding).
+        dist: this rank's place in a distributed run (``reid.engine.distributed.init_distributed``);
+            rank 0 alone takes the run folder's lock and writes into it.
+    """
+    dist = dist or DistContext()
+    if not dist.is_main:
+        return _run_training(cfg, dataset, model, dist)
+    with RunLock(cfg.output_dir), run_log(Path(cfg.output_dir) / "log.txt"):
+        return _run_training(cfg, dataset, model, dist)
+
+
+@contextlib.contextmanager
+def run_log(path: Path):
+    """Copy every log line of the block into ``path`` (appending: a resumed run continues the file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    if any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve() for h in root.handlers):
+        yield
+        return
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler.setLevel(logging.INFO)
+    previous = root.level
+    quieted = []
+    if previous > logging.INFO:  # --quiet: the terminal shows warnings only, the file still gets INFO
+        quieted = [h for h in root.handlers if h.level < previous]
+        for h in quieted:
+            h.setLevel(previous)
+        root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        root.setLevel(previous)
+        for h in quieted:
+            h.setLevel(logging.NOTSET)
+
+
+def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet | None,
+                  dist: DistContext) -> tuple[ReIDNet, TrainState]:
+    out = Path(cfg.output_dir)
+    check_config(cfg)  # a bad value fails before anything is read or written
+    criterion = build_loss(cfg.loss.terms)
+    series = CheckpointSeries(out, keep=cfg.train.keep_checkpoints)
+    device = resolve_device(cfg.device)
+    if dist.backend == "nccl":
+        device = torch.device("cuda", dist.local_rank)
+    found = None
+    if dist.is_main:
+        logger.info(describe_world(dist, device))
+        if series.remove_partial():
+            logger.info("removed temporary files of an interrupted checkpoint write in %s", out)
+        found = find_resume(cfg, series)
+        if found is not None:
+            check_resumable(cfg, *found)  # before anything is written into the run folder
+        else:
+            old = series.clear()
+            (out / "environment.json").unlink(missing_ok=True)
+            if old:
+                logger.warning("starting a new run in %s: removed the checkpoints of an earlier run there (%s)",
+                               out, ", ".join(old))
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        record_environment(out / "environment.json", device, world_size=dist.world_size, backend=dist.backend)
+    if dist.enabled:  # every rank continues rank 0's choice of checkpoint
+        path = dist.broadcast_object(None if found is None else str(found[0]))
+        if not dist.is_main and path is not None:
+            found = (Path(path), load_checkpoint(path, required=RESUME_KEYS))
+        if dataset is None and dist.is_main:
+            dataset = load_data(cfg)  # rank 0 first: it may generate synthetic data or write index caches
+        dist.barrier()
+    dataset = dataset if dataset is not None else load_data(cfg)
+    if model is None:
+        seed_everything(cfg.seed)
+        model, init_used = build_model_for(cfg, dataset.num_train_pids)
+        logger.info("backbone %s initialised from %s", cfg.model.backbone, init_used)
+    model.to(device)
+    criterion.to(device)
+
+    def evaluate(iteration: int) -> dict:
+        broadcast_buffers(model, dist)  # every rank embeds with rank 0's BN statistics
+        plain = evaluate_model(cfg, model, dataset.query, dataset.gallery, device, rerank_too=False,
+                               dist=dist)["plain"]
+        return {"eval_rank1": plain["rank1"], "eval_mAP": plain["mAP"]}
+
+    trainer = Trainer(model, criterion, cfg.train, out, device,
+                      extra_state={"config": config_to_dict(cfg), "num_classes": dataset.num_train_pids},
+                      evaluate=evaluate if dataset.query and dataset.gallery else None, dist=dist)
+    trainer.checkpoints = series
+    if found is not None:
+        trainer.resume(*found)
+        if trainer.state.iteration >= cfg.train.iterations:
+            logger.warning("%s is already at iteration %d of train.iterations=%d: nothing left to train "
+                           "(raise train.iterations to train on, or use --force-new to start over)",
+                           found[0], trainer.state.iteration, cfg.train.iterations)
+    loader = build_train_loader(cfg, dataset, start_batch=trainer.sampler_position, rank=dist.rank,
+                                world_size=dist.world_size, pin_memory=device.type == "cuda")
+    state = trainer.train(iter(loader))
+    broadcast_buffers(model, dist)  # the model every rank returns is rank 0's, the one saved
+    for name, term in criterion.terms.items():
+        stats = getattr(term, "stats", None)
+        if stats:
+            logger.info("loss %s: %s", name, describe_degenerate(stats))
+    return model, state
+
+
+def offer_best(cfg: Config, model: ReIDNet, results: dict, iteration: int, num_classes: int) -> bool:
+    """Let the final evaluation's ``results`` replace ``best.pt`` when it beats the periodic ones."""
+    value = results.get("plain", {}).get(cfg.train.best_metric)
+    if value is None:
+        return False
+    best = BestCheckpoint(cfg.output_dir, cfg.train.best_metric)
+    return best.offer(float(value), iteration, lambda: {"model": model.state_dict(), "iteration": iteration,
+                                                        "config": config_to_dict(cfg), "num_classes": num_classes})
