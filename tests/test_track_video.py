@@ -133,8 +133,12 @@ def test_hog_runs_and_counts_what_it_found(cam0: tuple[Path, Path], tmp_path: Pa
     SCRIPT.main(["--video", str(video), "--camid", "0", "--out", str(out), "--no-progress",
                  "--hog-min-height", "64"])
     text = capsys.readouterr().out
-    assert "hog (min height 64 px" in text and "30 frames" in text and "tracklets" in text
-    assert (out / "tracks_cam0.txt").is_file() and (out / "footage.json").is_file()
+    assert "hog (min height 64 px" in text and "30 frames" in text
+    boxes, tracklets = (int(text.split(" boxes,")[0].split()[-1]), int(text.split("wrote ")[1].split()[0]))
+    assert f"dropped tracks shorter than 8 crops: " in text and f"1 video, {tracklets} tracklets" in text
+    rows = (out / "tracks_cam0.txt").read_text().splitlines()  # possibly empty: rectangles are no people
+    assert len(rows) <= boxes and all(len(r.split(",")) == 10 for r in rows)
+    assert json.loads((out / "footage.json").read_text())["cameras"][0]["tracklets"] == tracklets
 
 
 def test_hog_box_correction_and_resize(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -302,7 +306,8 @@ def test_an_output_folder_of_other_footage_is_refused(cam0: tuple[Path, Path], t
     assert f"already holds the tracks of camera 0 from another video, cam0.avi ({video.stat().st_size} bytes, " \
            f"{FRAMES} frames), not {other}" in message
     assert "from this video" not in message
-    assert "delete" in _refused(["--video", str(video), "--camid", "0"] + argv, out)
+    again = _refused(["--video", str(video), "--camid", "0"] + argv, out)
+    assert f"camera 0 from this video, cam0.avi ({video.stat().st_size} bytes, {FRAMES} frames); delete" in again
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     foreign = tmp_path / "foreign"
     (foreign / "train").mkdir(parents=True)
@@ -339,3 +344,13 @@ def test_exactly_one_installed_distribution_provides_cv2() -> None:
             providers.add(dist.metadata["Name"])
     assert len(providers) == 1, f"several distributions install cv2: {sorted(providers)}"
     assert hasattr(cv2, "HOGDescriptor"), f"{providers} has no HOG people detector"
+
+
+def test_python_api_takes_plain_strings(cam0: tuple[Path, Path], tmp_path: Path) -> None:
+    from reid.data.footage.track_video import VideoJob, track_videos
+
+    video, dets = cam0
+    summary = track_videos([VideoJob(str(video), camid=2, split="gallery", detections=str(dets))],
+                           str(tmp_path / "root"), min_length=30, progress=False)
+    assert summary.videos[0].crop.tracks_written == 0  # every track has 29 crops (or 4): all dropped
+    assert "dropped tracks shorter than 30 crops: 4" in summary.text()

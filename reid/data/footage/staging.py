@@ -58,7 +58,7 @@ def check_new_camera(root: Path, manifest: dict[int, dict], camid: int, video: P
     if (old.name, old.size) != (source.name, source.size):
         raise DatasetError(f"{root} already holds the tracks of camera {camid} from another video, "
                            f"{old.describe()}, not {video} ({source.size} bytes); use another --out or --camid")
-    raise DatasetError(f"{root} already holds the tracks of camera {camid} from {video} ({old.describe()}); "
+    raise DatasetError(f"{root} already holds the tracks of camera {camid} from this video, {old.describe()}; "
                        f"delete {root} to make them again")
 
 

@@ -52,7 +52,8 @@ def _per_video(values: list | None, name: str, count: int, default: object = Non
     if len(values) == 1 and name == "--split":
         return values * count
     if len(values) != count:
-        raise ReIDError(f"{name} given {len(values)} times for {count} --video; expected one per video")
+        raise ReIDError(f"{name} given {len(values)} time{'s' * (len(values) > 1)} for {count} --video; "
+                        "expected one per video")
     return values
 
 
