@@ -18,12 +18,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from parser_fixtures import COLOURS_BGR, make_video
+
 from reid.data import load_dataset
 from reid.data.footage.detection import DetectorError, HogDetector, build_detector
 from reid.data.footage.onnx_detector import OnnxYoloDetector, letterbox
-from reid.errors import DatasetError
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (240, 180)  # width, height
@@ -135,7 +134,7 @@ def test_hog_runs_and_counts_what_it_found(cam0: tuple[Path, Path], tmp_path: Pa
     text = capsys.readouterr().out
     assert "hog (min height 64 px" in text and "30 frames" in text
     boxes, tracklets = (int(text.split(" boxes,")[0].split()[-1]), int(text.split("wrote ")[1].split()[0]))
-    assert f"dropped tracks shorter than 8 crops: " in text and f"1 video, {tracklets} tracklets" in text
+    assert "dropped tracks shorter than 8 crops: " in text and f"1 video, {tracklets} tracklets" in text
     rows = (out / "tracks_cam0.txt").read_text().splitlines()  # possibly empty: rectangles are no people
     assert len(rows) <= boxes and all(len(r.split(",")) == 10 for r in rows)
     assert json.loads((out / "footage.json").read_text())["cameras"][0]["tracklets"] == tracklets
@@ -315,6 +314,15 @@ def test_an_output_folder_of_other_footage_is_refused(cam0: tuple[Path, Path], t
                                                          ["--out", str(foreign)], foreign)
 
 
+def test_camera_ids_and_per_video_options_are_checked(cam0: tuple[Path, Path], tmp_path: Path) -> None:
+    video, dets = cam0
+    out = tmp_path / "root"
+    twice = ["--video", str(video), "--camid", "0", "--video", str(video), "--camid", "0", "--out", str(out)]
+    assert "camera id 0 of" in _refused(twice + ["--detections", str(dets)] * 2, out)
+    assert "--detections given 1 time for 2 --video" in _refused(twice + ["--detections", str(dets)], out)
+    assert "not both" in _refused(twice[:4] + ["--out", str(out), "--detections", str(dets), "--detector", "hog"], out)
+
+
 def test_a_failure_on_the_second_video_writes_nothing(cam0: tuple[Path, Path], tmp_path: Path) -> None:
     video, dets = cam0
     bad = _corrupt(_video(tmp_path / "cam1.avi"), 0.5)
@@ -328,8 +336,8 @@ def test_the_command_prints_one_line_and_exits_non_zero(tmp_path: Path) -> None:
     video = tmp_path / "clip.mp4"
     video.write_bytes(os.urandom(2048))
     run = subprocess.run([sys.executable, str(REPO / "data_prep" / "track_video.py"), "--video", str(video),
-                          "--camid", "0", "--out", str(tmp_path / "root")], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+                          "--camid", "0", "--out", str(tmp_path / "root")], check=False, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert run.returncode == 1
     assert run.stderr.strip().splitlines() == [f"error: video {video} is not a video OpenCV can decode"]
     assert not (tmp_path / "root").exists()

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from reid.data.footage.detection import DetectorError, Detections
+from reid.data.footage.detection import Detections, DetectorError
 
 DEFAULT_SIZE = 640
 PAD_VALUE = 114  # ultralytics' letterbox grey

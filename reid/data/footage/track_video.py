@@ -68,14 +68,14 @@ class VideoResult:
         fps = self.source.frames / max(self.seconds, 1e-9)
         lines = [
             f"camera {self.job.camid}: {self.job.video} -> {root / self.job.split} (pids from {self.pid_offset + 1})",
-            f"  {self.source.frames} frames in {self.seconds:.1f} s ({fps:.1f} frames/s), {self.detector}: "
-            f"{self.boxes} boxes, {self.tracks} tracks -> {root / tracks_name(self.job.camid)}",
+            (f"  {self.source.frames} frames in {self.seconds:.1f} s ({fps:.1f} frames/s), {self.detector}: "
+             f"{self.boxes} boxes, {self.tracks} tracks -> {root / tracks_name(self.job.camid)}"),
             f"  wrote {self.crop.tracks_written} tracklets, {self.crop.frames_written} crops",
             f"  dropped tracks shorter than {self.min_length} crops: {self.crop.skipped.get(SHORT, 0)}",
         ]
         return lines + [f"  skipped {reason}: {n}" for reason, n in sorted(self.crop.skipped.items()) if reason != SHORT]
 
-    def record(self, root: Path) -> dict:
+    def record(self) -> dict:
         """This camera's entry in ``ROOT/footage.json``."""
         return {"camid": self.job.camid, "video": asdict(self.source), "path": str(Path(self.job.video).absolute()),
                 "split": self.job.split, "detector": self.detector, "tracks_file": tracks_name(self.job.camid),
@@ -168,7 +168,7 @@ def track_videos(jobs: Sequence[VideoJob], out: str | os.PathLike, *, detector: 
             result = _track_one(job, files.get(job.camid), detector, stage.dir, min_length=min_length,
                                 pid_offset=next_pid_offset(records), progress=progress)
             results.append(result)
-            records.append(result.record(root))
+            records.append(result.record())
         stage.commit(records)
     summary = TrackSummary(root, results)
     for line in summary.text().splitlines():
