@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIN)
 	printf '%s\n' $(TORCH_PIN) > $(VENV)/torch-pin.txt
+	# one cv2 only: remove the builds an older pyproject (or another package) installed before the
+	# contrib build goes in (uninstalling one after the other would delete the shared cv2/ files)
+	$(PY) -m pip uninstall --quiet --yes opencv-python opencv-python-headless
 	$(PY) -m pip install --quiet -c $(VENV)/torch-pin.txt -e '.[dev]'
+	# ByteTrack for data_prep/track_video.py; --no-deps because it declares opencv-python (its real
+	# runtime deps are in pyproject.toml)
+	$(PY) -m pip install --quiet --no-deps trackers==2.6.1
 	# torchreid is only an outside oracle for the metric and re-ranking tests (pure Python, no deps)
 	$(PY) -m pip install --quiet --no-deps torchreid==0.2.5
 	touch $(STAMP)
