@@ -1,1 +1,0 @@
-"""Dataset parsers, one module per official layout."""

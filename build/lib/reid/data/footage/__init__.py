@@ -1,1 +1,0 @@
-"""Own footage: tracklets cropped from videos with MOT tracks, and gallery folders for search."""
