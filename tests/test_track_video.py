@@ -1,4 +1,4 @@
-"""data_prep/track_video.py: video -> person boxes -> ByteTrack tracks -> crops, on videos made here.
+"""osmcaa-reid track (data_prep/track_video.py): video -> person boxes -> ByteTrack tracks -> crops, on videos made here.
 
 End to end through the command (``main(argv)`` and one subprocess): a detections file derived from
 the drawn boxes, tiny ONNX "detectors" with a fixed YOLO-shaped output, and OpenCV's HOG; every bad
@@ -20,9 +20,11 @@ import numpy as np
 import pytest
 from parser_fixtures import COLOURS_BGR, make_video
 
+from reid.cli import track as track_command
 from reid.data import load_dataset
 from reid.data.footage.detection import DetectorError, HogDetector, build_detector
 from reid.data.footage.onnx_detector import OnnxYoloDetector, letterbox
+from reid.errors import ReIDError
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (240, 180)  # width, height
@@ -36,14 +38,7 @@ PEOPLE = {
 }
 
 
-def _spec() -> object:
-    spec = importlib.util.spec_from_file_location("track_video_script", REPO / "data_prep" / "track_video.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SCRIPT = _spec()
+SCRIPT = track_command
 
 
 def _video(path: Path, people: dict = PEOPLE, frames: int = FRAMES) -> Path:
@@ -64,9 +59,9 @@ def _detections(path: Path, people: dict = PEOPLE, extra: tuple[str, ...] = ()) 
 def _refused(argv: list[str], out: Path) -> str:
     """Run the command expecting a refusal; check nothing was left in out's parent; return the message."""
     before = set(out.parent.iterdir())
-    with pytest.raises(SystemExit) as info:
+    with pytest.raises(ReIDError) as info:
         SCRIPT.main(argv)
-    message = str(info.value.code)
+    message = f"error: {info.value}"  # as the program prints it (reid.cli.common.run_main)
     assert message.startswith("error: ") and "\n" not in message
     assert set(out.parent.iterdir()) == before  # no ROOT, no staging folder
     return message

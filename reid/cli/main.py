@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
     "export": ("reid.cli.export", "export a trained model to ONNX"),
     "search": ("reid.cli.search", "search a gallery of tracklets: index, add, query"),
     "validate": ("reid.cli.validate", "check a dataset on disk: counts, and every frame decodes"),
+    "track": ("reid.cli.track", "detect and track people in videos, cut the tracks into a tracklet dataset"),
     "crop": ("reid.cli.crop", "cut tracklets out of a video with a MOT tracks file"),
     "suspects": ("reid.cli.suspects", "training tracklets ranked by CAA attention (likely wrong labels)"),
     "synthetic": ("reid.cli.make_synthetic", "generate a synthetic dataset in the MARS layout"),

@@ -1,13 +1,22 @@
-"""Command-line options of the video -> tracklets command, for ``data_prep/track_video.py`` and any
-program that wants the same options (``add_arguments`` on its own parser, then ``run``)."""
+"""Detect, track and crop the people of one or more videos into the own-footage tracklet layout.
+
+usage: track --video cam0.mp4 --camid 0 [--video cam1.mp4 --camid 1 ...] --out ROOT
+             [--split train|query|gallery] [--detections det0.txt ... | --detector hog|M.onnx|W.pt]
+             [--min-length 8]
+
+Writes ROOT/tracks_cam<C>.txt (MOTChallenge), ROOT/<split>/<pid>/<C>_<track>/<frame>.jpg and
+ROOT/footage.json. Then: load_dataset("folder", ROOT). See docs/own_footage.md.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from reid.data.footage.detection import Detector, build_detector
 from reid.data.footage.track_video import SPLITS, TrackSummary, VideoJob, track_videos
+from reid.data.footage.video import quiet_decoder_logs
 from reid.errors import ReIDError
 
 
@@ -41,9 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def build_parser(description: str = "Detect, track and crop people in videos into a tracklet dataset.",
-                 ) -> argparse.ArgumentParser:
-    return add_arguments(argparse.ArgumentParser(description=description))
+def build_parser() -> argparse.ArgumentParser:
+    return add_arguments(argparse.ArgumentParser(description=__doc__,
+                                                 formatter_class=argparse.RawDescriptionHelpFormatter))
 
 
 def _per_video(values: list | None, name: str, count: int, default: object = None) -> list:
@@ -82,3 +91,10 @@ def run(args: argparse.Namespace) -> TrackSummary:
     jobs = jobs_from_args(args)
     return track_videos(jobs, args.out, detector=detector_from_args(args), min_length=args.min_length,
                         progress=False if args.no_progress else None)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    quiet_decoder_logs()
+    print(run(args).text())
