@@ -8,12 +8,13 @@ Runs inside BoxMOT's virtualenv (``make boxmot``); imports nothing from this pro
 
 ``--crops``: a folder of image files, embedded in sorted name order; ``--expected``: our (N, D)
 embeddings of the same files in that order (``CropEmbedder.from_onnx(f)(files)``, see
-docs/tracker_export.md). BoxMOT embeds them twice: as crops (``ReID(weights=...)(crops)``, the
-``boxmot.reid.core.ReID`` runtime) and as boxes on a frame (``backend.get_features(boxes, frame)``,
-what its trackers call, each file a frame and its box the whole frame). Network access and
-runtime pip installs are refused (they raise), so a backend that would download anything for this
-file fails here instead of downloading. Prints one JSON line; exit status 1 when a difference
-exceeds --tolerance.
+docs/tracker_export.md). BoxMOT embeds them three ways: as crops (``ReID(weights=...)(crops)``,
+its ``boxmot.reid.core.ReID`` runtime), as boxes on a frame (``backend.get_features(boxes, frame)``,
+each file a frame and its box the whole frame), and through the encoder that ``boxmot track --reid
+FILE.onnx`` builds for its trackers (``resolve_reid_spec`` + ``create_reid_encoder``, then
+``encode(frames, detections)``). Network access and runtime pip installs are refused (they raise),
+so a backend that would download or install anything for this file fails here instead. Prints one
+JSON line; exit status 1 when a difference exceeds --tolerance.
 """
 
 import argparse
@@ -51,6 +52,10 @@ def main(argv=None) -> int:
 
     RequirementsChecker._install_packages = _refuse("pip install")
     import boxmot
+    import torch
+    from boxmot.reid import create_reid_encoder
+    from boxmot.reid.config import resolve_reid_spec
+    from boxmot.structures import Boxes, Detections, Frame
 
     files = sorted(f for f in Path(args.crops).iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
     if not files:
@@ -60,6 +65,12 @@ def main(argv=None) -> int:
     backend = reid.model
     as_crops = np.asarray(reid(crops), np.float32)
     as_boxes = np.concatenate([backend.get_features(np.array([[0, 0, c.shape[1], c.shape[0]]]), c) for c in crops])
+    encoder = create_reid_encoder(resolve_reid_spec(str(args.onnx), allow_download=False)[0])
+    frames = [Frame(torch.from_numpy(np.ascontiguousarray(c[:, :, ::-1].transpose(2, 0, 1))), f"{k}")
+              for k, c in enumerate(crops)]  # Frame: RGB [3, H, W] uint8
+    detections = [Detections(Boxes(torch.tensor([[0.0, 0.0, c.shape[1], c.shape[0]]])), torch.ones(1),
+                             torch.zeros(1, dtype=torch.int64), f"{k}") for k, c in enumerate(crops)]
+    as_tracker = torch.cat(encoder.encode(frames, detections)).numpy()
     result = {
         "boxmot": boxmot.__version__,
         "backend": type(backend).__name__,
@@ -69,6 +80,7 @@ def main(argv=None) -> int:
         "crops": len(files),
         "dim": int(as_crops.shape[1]),
         "crops_vs_boxes": float(np.abs(as_crops - as_boxes).max()),
+        "crops_vs_tracker": float(np.abs(as_crops - as_tracker).max()),
         "network_or_install_attempts": ATTEMPTS,
     }
     ok = not ATTEMPTS
@@ -78,7 +90,8 @@ def main(argv=None) -> int:
             p.error(f"--expected {args.expected}: shape {expected.shape}, BoxMOT gave {as_crops.shape}")
         result["max_abs_diff_crops"] = float(np.abs(as_crops - expected).max())
         result["max_abs_diff_boxes"] = float(np.abs(as_boxes - expected).max())
-        ok = ok and all(result[k] <= args.tolerance for k in ("max_abs_diff_crops", "max_abs_diff_boxes"))
+        result["max_abs_diff_tracker"] = float(np.abs(as_tracker - expected).max())
+        ok = ok and all(result[f"max_abs_diff_{k}"] <= args.tolerance for k in ("crops", "boxes", "tracker"))
     line = json.dumps(result)
     print(line)
     if args.json:
