@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -29,7 +28,7 @@ from reid.engine.export_image import IMAGE_INPUT, IMAGE_OUTPUT, KIND_IMAGE, Fram
 from reid.errors import ReIDError
 from reid.models.reid_net import ReIDNet
 
-Crop = Union[np.ndarray, str, os.PathLike]
+Crop = np.ndarray | str | os.PathLike
 
 
 class EmbedderError(ReIDError, ValueError):

@@ -47,7 +47,7 @@ def test_boxmot_embeds_our_image_export_as_we_do(tmp_path):
 
     run = subprocess.run([str(BOXMOT_PYTHON), str(ROOT / "tools" / "peer" / "boxmot_reid_check.py"),
                           "--onnx", str(onnx_path), "--crops", str(crops), "--expected", str(tmp_path / "ours.npy")],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
     print(f"BoxMOT {result['boxmot']} vs ours: crops {result['max_abs_diff_crops']:.3g}, "

@@ -81,7 +81,7 @@ def test_crop_embedding_is_the_eval_embedding_of_that_frame(tmp_path, overrides)
 
 
 def test_onnx_and_pytorch_embed_crops_alike(tmp_path):
-    path, cfg, model = _checkpoint(tmp_path, pooling="avg", overrides=["eval.feature=neck"])
+    path, _, model = _checkpoint(tmp_path, pooling="avg", overrides=["eval.feature=neck"])
     onnx_path = tmp_path / "resnet18_mars.onnx"
     export_image_onnx(model, onnx_path, backbone="resnet18", height=H, width=W, feature="neck")
     crops, _ = _crops(tmp_path, seed=1)

@@ -110,3 +110,28 @@ def test_tool_writes_backbone_dataset_onnx_beside_the_checkpoint(tmp_path, capsy
     meta = read_metadata(out)
     assert (meta["kind"], meta["feature"], meta["checkpoint"], meta["pooling"]) == ("image", "neck", "model.pt", "attention")
     assert meta["weights_sha256"] == weights_sha256(model)
+
+
+def test_tool_removes_an_image_file_that_fails_the_check_and_warns_about_resize(tmp_path, capsys, caplog,
+                                                                                monkeypatch):
+    from reid.engine.export import OnnxCheck
+
+    cfg = load_config(None, ["model.backbone=resnet18", "model.init=random", f"model.embed_dim={D}",
+                             "model.neck=bnneck", f"data.height={H}", f"data.width={W}", "data.resize=80"])
+    save_checkpoint(tmp_path / "best.pt", {"model": _tiny("avg").state_dict(), "iteration": 1,
+                                           "config": config_to_dict(cfg), "num_classes": 5})
+    tool = _tool()
+    seen = {}
+
+    def fake_export(model, out, **kwargs):  # the verdict and the warning are what is tested: no real export
+        seen.update(kwargs)
+        Path(out).write_bytes(b"onnx")
+        return dict.fromkeys(("backbone", "feature", "embed_dim"), "?")
+
+    monkeypatch.setattr(tool, "export_image_onnx", fake_export)
+    monkeypatch.setattr(tool, "check_image_onnx", lambda model, out: OnnxCheck(0.01, 1.0, [(1, 1)]))
+    assert run_main(tool.main, ["--checkpoint", str(tmp_path / "best.pt"), "--image"]) == 1
+    out = tmp_path / f"resnet18_{cfg.data.name}.onnx"
+    assert capsys.readouterr().err.strip().startswith(f"error: {out} differs from PyTorch by 0.01")
+    assert not out.exists() and seen["resize"] == 80
+    assert "data.resize=80" in caplog.text and "BoxMOT resizes the whole crop" in caplog.text
