@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv peer demo test test-fast test-avx2 bench clean
+.PHONY: venv peer boxmot demo test test-fast test-avx2 bench clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,25 @@ $(PEER_STAMP): Makefile
 	printf '%s\n' $(TORCH_PIN) > $(PEER_VENV)/torch-pin.txt
 	$(PEER_PY) -m pip install --quiet -c $(PEER_VENV)/torch-pin.txt $(PEER_DEPS)
 	touch $(PEER_STAMP)
+
+# BoxMOT 25.0.0 (AGPL-3.0, never a dependency of this package) in a virtualenv of its own, the real
+# client of `tools/export.py --image`: tools/peer/boxmot_reid_check.py runs there. Same torch as
+# .venv, pinned by a constraints file. onnxruntime is pinned to the exact version BoxMOT's ONNX
+# backend asks for: with any other version installed it pip-installs that one at run time.
+BOXMOT_VENV := .boxmot-venv
+BOXMOT_PY := $(BOXMOT_VENV)/bin/python
+BOXMOT_STAMP := $(BOXMOT_VENV)/.installed
+BOXMOT_DEPS := boxmot==25.0.0 onnxruntime==1.24.3
+
+boxmot: $(BOXMOT_STAMP)
+
+$(BOXMOT_STAMP): Makefile
+	test -x $(BOXMOT_PY) || $(PYTHON) -m venv $(BOXMOT_VENV)
+	$(BOXMOT_PY) -m pip install --quiet --upgrade pip
+	$(BOXMOT_PY) -m pip install --quiet $(TORCH_PIN)
+	printf '%s\n' $(TORCH_PIN) > $(BOXMOT_VENV)/torch-pin.txt
+	$(BOXMOT_PY) -m pip install --quiet -c $(BOXMOT_VENV)/torch-pin.txt $(BOXMOT_DEPS)
+	touch $(BOXMOT_STAMP)
 
 demo: $(STAMP)
 	$(PY) tools/demo.py --config configs/demo.yaml

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import logging
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from typing import Any
 import yaml
 
 from reid.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -312,6 +315,25 @@ def _build(cls: type, data: dict, prefix: str) -> Any:
 def config_from_dict(data: dict) -> Config:
     """Build a Config from a nested dict, strictly."""
     return _build(Config, data or {}, "")
+
+
+def drop_unknown_keys(data: dict) -> dict:
+    """``data`` without the keys this version's Config does not have (an older checkpoint's saved
+    config), each dropped key logged; the rest is left for ``config_from_dict`` to check."""
+
+    def prune(cls: type, node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        hints = typing.get_type_hints(cls)
+        kept = {}
+        for key, value in node.items():
+            if key not in hints:
+                logger.warning("the checkpoint's config has key %s, unknown to this version: ignored", key)
+                continue
+            kept[key] = prune(hints[key], value) if dataclasses.is_dataclass(hints[key]) else value
+        return kept
+
+    return prune(Config, data)
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:

@@ -33,8 +33,9 @@ ALLOWED = {
     "reid.pipeline": BASE | {"reid.data", "reid.models", "reid.losses", "reid.engine", "reid.eval", "reid.report"},
 }
 ALLOWED["reid.search"] = ALLOWED["reid.pipeline"] | {"reid.pipeline"}
+ALLOWED["reid.tracking"] = ALLOWED["reid.pipeline"] | {"reid.pipeline"}
 ALLOWED["reid.studies"] = ALLOWED["reid.search"] | {"reid.search"}  # bench_large measures the search index
-ALLOWED["reid.cli"] = set(ALLOWED) | {"reid.search", "reid.studies", "reid.pipeline"}
+ALLOWED["reid.cli"] = set(ALLOWED) | {"reid.search", "reid.studies", "reid.tracking", "reid.pipeline"}
 DRAWING = {"matplotlib", "PIL", "cv2", "faiss"}
 
 

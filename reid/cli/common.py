@@ -7,10 +7,10 @@ import dataclasses
 import logging
 import sys
 import time
-import typing
+
 from pathlib import Path
 
-from reid.config import Config, ModelConfig, _build, load_config
+from reid.config import Config, ModelConfig, _build, drop_unknown_keys, load_config
 from reid.errors import ConfigError, ReIDError
 from reid.pipeline.config_checks import check_config
 
@@ -82,11 +82,11 @@ def parse_for_checkpoint(parser: argparse.ArgumentParser, argv: list[str] | None
             saved = load_checkpoint(args.checkpoint.format(split=0)).get("config")
         if args.config is None and isinstance(saved, dict):
             data = {k: v for k, v in saved.items()}
-            cfg = config_from_dict(apply_overrides(_known(data), args.overrides))
+            cfg = config_from_dict(apply_overrides(drop_unknown_keys(data), args.overrides))
         else:
             cfg = load_config(args.config, args.overrides)
         if isinstance(saved, dict) and isinstance(saved.get("model"), dict):
-            model = _build(ModelConfig, _known({"model": saved["model"]})["model"], "model.")
+            model = _build(ModelConfig, drop_unknown_keys({"model": saved["model"]})["model"], "model.")
             if model != cfg.model:
                 differ = [f.name for f in dataclasses.fields(ModelConfig)
                           if getattr(model, f.name) != getattr(cfg.model, f.name)]
@@ -101,22 +101,3 @@ def parse_for_checkpoint(parser: argparse.ArgumentParser, argv: list[str] | None
     base = Path(cfg.output_dir) if "{split}" in args.checkpoint else Path(args.checkpoint).parent
     out = Path(args.out) if args.out else base / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     return args, dataclasses.replace(cfg, output_dir=str(out))
-
-
-def _known(data: dict) -> dict:
-    """Drop keys of a saved config that this version no longer has (an older checkpoint's config)."""
-    from reid.config import Config
-
-    def prune(cls, node):
-        if not isinstance(node, dict):
-            return node
-        hints = typing.get_type_hints(cls)
-        kept = {}
-        for key, value in node.items():
-            if key not in hints:
-                logger.warning("the checkpoint's config has key %s, unknown to this version: ignored", key)
-                continue
-            kept[key] = prune(hints[key], value) if dataclasses.is_dataclass(hints[key]) else value
-        return kept
-
-    return prune(Config, data)

@@ -78,6 +78,7 @@ def export_metadata(model: ReIDNet, *, backbone: str, height: int, width: int, f
                     extra: Mapping[str, object] | None = None) -> dict[str, str]:
     """The ``metadata_props`` of an exported model (every value a string; lists as JSON)."""
     meta = {
+        "kind": "clip",
         "backbone": backbone,
         "height": str(height),
         "width": str(width),
@@ -112,38 +113,30 @@ def _quiet_exporter() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def export_onnx(model: ReIDNet, path: str | os.PathLike, *, backbone: str, height: int, width: int,
-                feature: str = "embedding", opset: int = DEFAULT_OPSET,
-                extra_metadata: Mapping[str, object] | None = None) -> dict[str, str]:
-    """Export ``model`` (in eval mode) to the ONNX file ``path``, written atomically.
-
-    Input ``clips`` (B, T, 3, height, width) float32 with dynamic B and T; output ``embedding``
-    (B, D). Returns the metadata stored in the file.
+def write_onnx(module: nn.Module, model: nn.Module, path: Path, *, example: torch.Tensor, input_name: str,
+               output_name: str, dims: dict[int, object], opset: int, meta: Mapping[str, str], what: str) -> None:
+    """Export ``module`` (in eval mode; ``model`` is the network inside it, its mode restored after)
+    with ``dims`` of its one input dynamic, store ``meta`` as ``metadata_props``, write ``path`` atomically.
 
     Raises:
         ExportError: an opset below ``MIN_OPSET``, ``path`` is a folder, the export fails or
             cannot be written.
     """
-    path = Path(path)
     if opset < MIN_OPSET:
         raise ExportError(f"opset {opset}: the exporter supports opset {MIN_OPSET} and above")
     if path.is_dir():
         raise ExportError(f"{path} is a folder; give the .onnx file to write")
-    meta = export_metadata(model, backbone=backbone, height=height, width=width, feature=feature,
-                           extra=extra_metadata)
     was_training = model.training
-    embedder = ClipEmbedder(model, feature).eval()  # eval() reaches the model: BN and dropout at test time
-    example = torch.zeros(_EXAMPLE_B, _EXAMPLE_T, 3, height, width)
-    dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("frames")}
+    module.eval()  # eval() reaches the model: BN and dropout at test time
     try:
         with _quiet_exporter(), torch.no_grad():
-            program = torch.onnx.export(embedder, (example,), None, dynamo=True, input_names=[INPUT],
-                                        output_names=[OUTPUT], dynamic_shapes={INPUT: dims},
+            program = torch.onnx.export(module, (example,), None, dynamo=True, input_names=[input_name],
+                                        output_names=[output_name], dynamic_shapes={input_name: dims},
                                         opset_version=opset, verbose=False)
         proto = program.model_proto
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportError(f"ONNX export of the {meta['backbone']}/{meta['pooling']} model failed: {first}") from exc
+        raise ExportError(f"ONNX export of the {what} failed: {first}") from exc
     finally:
         model.train(was_training)
     got = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -158,6 +151,27 @@ def export_onnx(model: ReIDNet, path: str | os.PathLike, *, backbone: str, heigh
         atomic_write_bytes(path, lambda f: f.write(data))
     except (OSError, ValueError) as exc:
         raise ExportError(f"cannot write {path}: {exc}") from exc
+
+
+def export_onnx(model: ReIDNet, path: str | os.PathLike, *, backbone: str, height: int, width: int,
+                feature: str = "embedding", opset: int = DEFAULT_OPSET,
+                extra_metadata: Mapping[str, object] | None = None) -> dict[str, str]:
+    """Export ``model`` (in eval mode) to the ONNX file ``path``, written atomically.
+
+    Input ``clips`` (B, T, 3, height, width) float32 with dynamic B and T; output ``embedding``
+    (B, D). Returns the metadata stored in the file.
+
+    Raises:
+        ExportError: an opset below ``MIN_OPSET``, ``path`` is a folder, the export fails or
+            cannot be written.
+    """
+    path = Path(path)
+    meta = export_metadata(model, backbone=backbone, height=height, width=width, feature=feature,
+                           extra=extra_metadata)
+    example = torch.zeros(_EXAMPLE_B, _EXAMPLE_T, 3, height, width)
+    dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("frames")}
+    write_onnx(ClipEmbedder(model, feature), model, path, example=example, input_name=INPUT, output_name=OUTPUT,
+               dims=dims, opset=opset, meta=meta, what=f"{meta['backbone']}/{meta['pooling']} model")
     return meta
 
 
@@ -183,6 +197,34 @@ class OnnxCheck:
         return self.max_abs_diff / max(self.scale, 1e-12)
 
 
+def open_session(path: str | os.PathLike, threads: int | None = None):
+    """An onnxruntime CPU session of ``path`` (``threads``: intra-op threads, default torch's).
+
+    Raises:
+        ExportError: onnxruntime cannot load the file.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ExportError(f"onnxruntime cannot load {path}: {str(exc).strip().splitlines()[0]}") from exc
+
+
+def enforce_tolerance(result: OnnxCheck, path: Path, tolerance: float) -> None:
+    """Remove ``path`` and raise when ``result`` differs by more than ``tolerance`` of the scale.
+
+    Raises:
+        ExportError: the check failed (the file is removed first).
+    """
+    if not result.relative <= tolerance:  # a NaN difference fails too
+        path.unlink(missing_ok=True)
+        raise ExportError(f"{path} differs from PyTorch by {result.max_abs_diff:.3g} ({result.relative:.3g} of the "
+                          f"embedding scale, tolerance {tolerance:g}); removed it (--no-check keeps it)")
+
+
 def check_onnx(model: ReIDNet, path: str | os.PathLike, *, batch_sizes: tuple[int, ...] = (1, 3),
                frames: tuple[int, ...] = (2, 5), feature: str | None = None, seed: int = 0) -> OnnxCheck:
     """Run the ONNX file with onnxruntime and ``model`` with PyTorch on the same random clips.
@@ -193,14 +235,7 @@ def check_onnx(model: ReIDNet, path: str | os.PathLike, *, batch_sizes: tuple[in
         ExportError: the file cannot be loaded, or its input/output names or shapes are not the
             exported ones.
     """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise ExportError(f"onnxruntime cannot load {path}: {str(exc).strip().splitlines()[0]}") from exc
+    session = open_session(path)
     inputs = session.get_inputs()
     if [i.name for i in inputs] != [INPUT] or len(inputs[0].shape) != 5:
         raise ExportError(f"{path}: expected one input {INPUT} (B, T, 3, H, W), got "
