@@ -63,7 +63,7 @@ def test_a_checkpoint_holds_every_rng_and_the_sampler_position(tmp_path):
 def test_auto_resume_skips_a_corrupt_newest_checkpoint_and_still_ends_bit_identical(tmp_path, caplog):
     from reid.pipeline.training import run_training
 
-    extra = ("train.checkpoint_every=1", "train.resume=auto", "train.tensorboard=false")
+    extra = ("train.checkpoint_every=1", "train.keep_checkpoints=3", "train.resume=auto", "train.tensorboard=false")
     model_a, _ = run_training(tiny_config(tmp_path, "straight", "train.iterations=4", *extra))
     run_training(tiny_config(tmp_path, "broken", "train.iterations=3", *extra))
     newest = tmp_path / "broken" / "checkpoint.pt"
@@ -79,7 +79,8 @@ def test_auto_resume_skips_a_corrupt_newest_checkpoint_and_still_ends_bit_identi
 def test_stale_temporary_files_are_removed_and_a_new_run_clears_old_checkpoints(tmp_path, caplog):
     from reid.pipeline.training import run_training
 
-    run_training(tiny_config(tmp_path, "run", "train.iterations=3", "train.checkpoint_every=1"))
+    run_training(tiny_config(tmp_path, "run", "train.iterations=3", "train.checkpoint_every=1",
+                             "train.keep_checkpoints=3"))
     assert len(list((tmp_path / "run").glob("checkpoint*.pt"))) == 3
     (tmp_path / "run" / ".checkpoint.pt.abc.tmp").write_bytes(b"half a checkpoint")
     with caplog.at_level("WARNING"):

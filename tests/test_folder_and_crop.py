@@ -94,8 +94,7 @@ def test_second_video_with_offset_and_split_then_collision(footage: tuple[Path, 
 
 def test_cli_prints_summary(footage: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                             capsys: pytest.CaptureFixture) -> None:
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "data_prep"))
-    import crop_tracklets as cli
+    from reid.cli import crop as cli
 
     video, tracks = footage
     cli.main(["--video", str(video), "--tracks", str(tracks), "--camid", "0", "--out", str(tmp_path / "o"),

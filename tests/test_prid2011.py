@@ -66,8 +66,7 @@ def test_make_splits_odd_count_and_too_few() -> None:
 
 
 def test_split_file_is_made_once_and_cli(prid: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "data_prep"))
-    import make_prid_splits
+    from reid.cli import prid_splits as make_prid_splits
 
     make_prid_splits.main([str(prid), "--seed", "0"])
     path = prid / "prid2011" / "splits_prid2011.json"

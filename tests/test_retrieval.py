@@ -420,11 +420,7 @@ IMAGE_TINY = ["data.height=32", "data.width=32", "data.resize=36"]
 
 
 def _train(config: str, data_root: Path, out: Path, *extra: str) -> dict:
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        import train
-    finally:
-        sys.path.pop(0)
+    from reid.cli import train
     train.main(["--config", str(REPO / "configs" / config), f"data.root={data_root}", f"output_dir={out}",
                 *TINY, *extra])
     return json.loads((out / "metrics.json").read_text())["results"]
@@ -432,21 +428,13 @@ def _train(config: str, data_root: Path, out: Path, *extra: str) -> dict:
 
 @pytest.mark.slow
 def test_end_to_end_synthetic_cub_layout(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    sys.path.insert(0, str(REPO / "data_prep"))
-    try:
-        import make_synthetic
-    finally:
-        sys.path.pop(0)
+    from reid.cli import make_synthetic
     make_synthetic.main(["--out", str(tmp_path / "data"), "--preset", "retrieval_tiny"])
     results = _train("cub_osm_caa.yaml", tmp_path / "data", tmp_path / "run", *IMAGE_TINY, "data.crop_box=bbox")
     m = results["plain"]
     assert set(m) >= {"recall1", "recall2", "recall4", "mAP", "NMI"} and 0 <= m["NMI"] <= 100
     assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "report.html").is_file()
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        import test as test_tool
-    finally:
-        sys.path.pop(0)
+    from reid.cli import test as test_tool
     test_tool.main(["--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--out", str(tmp_path / "eval")])
     line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("plain:"))
     assert line.strip() == f"plain: {summary_line(m)}"  # the same model, the same numbers

@@ -313,9 +313,9 @@ def _video(path: Path, tracks: dict[int, str], offsets: dict[int, tuple[int, int
 # cam0.avi + cam0.txt (people a, b, c as tracks 1, 2, 3) and cam1.avi + cam1.txt (the same people,
 # elsewhere in the frame, as tracks 9, 7, 8) and run/model.pt.
 COMMANDS = [
-    "data_prep/crop_tracklets.py --video cam0.avi --tracks cam0.txt --camid 0 --split gallery --out footage",
-    "tools/search.py index --checkpoint run/model.pt --gallery footage --out index --faiss hnsw",
-    "tools/search.py query --index index --checkpoint run/model.pt --video cam1.avi --tracks cam1.txt "
+    "crop --video cam0.avi --tracks cam0.txt --camid 0 --split gallery --out footage",
+    "search index --checkpoint run/model.pt --gallery footage --out index --faiss hnsw",
+    "search query --index index --checkpoint run/model.pt --video cam1.avi --tracks cam1.txt "
     "--track-id 7 --out query",
 ]
 
@@ -325,7 +325,7 @@ def test_the_docs_show_the_commands_this_test_runs():
     for doc in ("README.md", "docs/own_footage.md"):
         text = (root / doc).read_text()
         for command in COMMANDS:
-            assert f".venv/bin/python {command}" in text, (doc, command)
+            assert f".venv/bin/osmcaa-reid {command}" in text, (doc, command)
 
 
 def test_own_footage_video_to_crops_to_index_to_query(tmp_path, models, capsys, monkeypatch):

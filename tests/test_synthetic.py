@@ -167,10 +167,7 @@ def test_refuses_existing_output_and_unknown_names(tiny: Path) -> None:
 
 
 def test_cli(tmp_path: Path) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data_prep"))
-    from make_synthetic import main
+    from reid.cli.make_synthetic import main
 
     main(["--out", str(tmp_path), "--preset", "tiny", "--seed", "9", "--num-junk", "4",
           "--tracklet-length", "2,3", "--wrong-labels", "0.1"])
