@@ -10,10 +10,12 @@ compatible pair is below the threshold.
 
 Threshold rule: distances are Euclidean between L2-normalised embeddings (0 = same direction,
 sqrt(2) = orthogonal, 2 = opposite), optionally k-reciprocal re-ranked (reid.eval.rerank_features,
-then a Jaccard mixture in about [0, 1]). The threshold is a fixed number on that scale; the bench
-(reid/tracking/bench.py) calibrates it on the training part of the footage, where identities are
-known, as the value of a grid that gives the best IDF1 there, and tools/link_tracks.py takes it
-as ``--threshold``.
+then a Jaccard mixture in about [0, 1]). The threshold is a number on that scale, and it depends on
+the model (an untrained network's embeddings are all close together). Calibrate it where the
+identities are known: the footage bench (reid/pipeline/footage_bench.py) tries the 1st..60th
+percentiles of a model's track distances on the footage's training part and keeps the one with the
+best multi-camera IDF1; tools/link_tracks.py takes it as ``--threshold`` (its default is the value
+calibrated for the bench's trained model, docs/bench_footage.md).
 """
 
 from __future__ import annotations
