@@ -2,7 +2,7 @@
 """Link the tracks of one person across gaps, occlusions, exits and cameras with a re-ID model.
 
     python tools/link_tracks.py --video cam0.avi --tracks cam0.txt [--video cam1.avi --tracks cam1.txt ...] \\
-        --checkpoint outputs/run/checkpoint.pt --out linked/ [--threshold 0.9] [--rerank] [data.test_max_frames=16]
+        --checkpoint outputs/run/checkpoint.pt --out linked/ [--threshold 1.1] [--rerank] [data.test_max_frames=16]
 
 Each ``--video`` goes with the ``--tracks`` (MOT file) at the same position; camera k is the k-th
 pair. Writes ``<out>/cam<k>.txt``: the same rows with ids replaced by global person ids (the same

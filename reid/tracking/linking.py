@@ -30,7 +30,7 @@ from reid.errors import ConfigError, DatasetError
 from reid.eval import pairwise_distance, rerank_features
 
 #: tools/link_tracks.py's default: the threshold the bench calibrated for a trained model (docs/bench_footage.md)
-DEFAULT_THRESHOLD = 0.9
+DEFAULT_THRESHOLD = 1.1
 _FAR = 1e6  # distance of a track without an embedding: never below any threshold
 
 
