@@ -29,8 +29,10 @@ COMMANDS: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
     "validate": ("reid.cli.validate", "check a dataset on disk: counts, and every frame decodes"),
     "track": ("reid.cli.track", "detect and track people in videos, cut the tracks into a tracklet dataset"),
     "crop": ("reid.cli.crop", "cut tracklets out of a video with a MOT tracks file"),
+    "link": ("reid.cli.link", "link tracks of one person across gaps and cameras with a re-ID model"),
     "suspects": ("reid.cli.suspects", "training tracklets ranked by CAA attention (likely wrong labels)"),
     "synthetic": ("reid.cli.make_synthetic", "generate a synthetic dataset in the MARS layout"),
+    "footage": ("reid.cli.render_footage", "render synthetic multi-camera footage with MOT ground truth"),
     "pack": ("reid.cli.pack", "pack each tracklet of a dataset into one video file"),
     "prid-splits": ("reid.cli.prid_splits", "write the 10 PRID-2011 train/test splits"),
     "study": {
@@ -44,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
         "extract": ("reid.studies.bench_extract", "feature extraction throughput"),
         "large": ("reid.studies.bench_large", "chunked evaluation at large gallery sizes"),
         "loading": ("reid.studies.bench_loading", "frame loading: JPEG folders against packed videos"),
+        "footage": ("reid.cli.bench_footage", "tracking alone and with re-ID linking on synthetic footage"),
     },
 }
 
