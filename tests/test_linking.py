@@ -139,9 +139,10 @@ def test_embed_tracks_of_a_rendered_video(tmp_path, tiny_footage):
 
 
 def test_link_tracks_cli(tmp_path, tiny_footage, capsys):
+    from reid.cli import link as tool
+    from reid.cli.common import run_main
     from reid.config import config_to_dict, load_config
 
-    from reid.cli import link as tool
     cfg = load_config(None, ["model.backbone=resnet18", "model.pooling=avg", "model.embed_dim=16",
                              "model.init=random", "data.height=32", "data.width=16", "data.test_seq_len=2",
                              "data.test_max_frames=4", "device=cpu"])
@@ -149,12 +150,12 @@ def test_link_tracks_cli(tmp_path, tiny_footage, capsys):
     torch.save({"model": _tiny_model().state_dict(), "config": config_to_dict(cfg)}, ckpt)
     (video0, tracks0), (video1, tracks1) = tiny_footage
     base = ["--checkpoint", str(ckpt), "--out", str(tmp_path / "o"), "--quiet"]
-    assert tool.run_main(tool.main, ["--video", str(video0), "--tracks", str(tracks0), "--video", str(video1),
+    assert run_main(tool.main, ["--video", str(video0), "--tracks", str(tracks0), "--video", str(video1),
                                      "--tracks", str(tracks1), "--threshold", "0.3", *base]) == 0
     assert "linked" in capsys.readouterr().out and (tmp_path / "o" / "cam1.txt").is_file()
     for args, message in ((["--video", str(video0), "--tracks", str(tmp_path / "none.txt")], "none.txt not found"),
                           (["--video", str(video0), "--video", str(video1), "--tracks", str(tracks0)],
                            "2 --video but 1 --tracks")):
-        assert tool.run_main(tool.main, [*args, *base]) == 1
+        assert run_main(tool.main, [*args, *base]) == 1
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
