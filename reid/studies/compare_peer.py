@@ -3,7 +3,7 @@
     make peer   # once: torchreid in .peer-venv
     .venv/bin/python tools/compare_peer.py --root /data --seeds 0 1 2 --iterations 510 --out outputs/peer \\
         --height 128 --width 64 --seq-len 4 --num-identities 4 --num-instances 2 --workers 2 --threads 2 \\
-        --config configs/mars_osm_caa.yaml [key=value ...] [--variant NAME:key=value,key=value ...]
+        --config configs/short_run.yaml [key=value ...] [--variant NAME:key=value,key=value ...]
 
 For each seed it runs, one after the other, torchreid (tools/peer/torchreid_video.py in
 .peer-venv), this project (tools/train.py with the matched settings, ResNet-18 random init, plus
@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--iterations", type=_positive, default=510, help="training iterations per run")
     p.add_argument("--out", default="outputs/peer", help="output folder")
-    p.add_argument("--config", default=str(REPO / "configs" / "mars_osm_caa.yaml"), help="project config file")
+    p.add_argument("--config", default=str(REPO / "configs" / "short_run.yaml"),
+                   help="project config file (default: the short-run recipe, configs/short_run.yaml)")
     p.add_argument("--height", type=_positive, default=128)
     p.add_argument("--width", type=_positive, default=64)
     p.add_argument("--seq-len", type=_positive, default=4)
