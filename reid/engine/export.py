@@ -16,12 +16,13 @@ import logging
 import os
 import warnings
 from collections.abc import Iterator, Mapping
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from reid.config import check_choice
 from reid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -243,24 +244,35 @@ def check_onnx(model: ReIDNet, path: str | os.PathLike, *, batch_sizes: tuple[in
     height, width = inputs[0].shape[3:]
     if feature is None:
         feature = session.get_modelmeta().custom_metadata_map.get("feature", "embedding")
-    was_training = model.training
-    embedder = ClipEmbedder(model, feature).eval()
     generator = torch.Generator().manual_seed(seed)
+    cases = [((b, t), torch.randn(b, t, 3, height, width, generator=generator)) for b in batch_sizes for t in frames]
+    return compare_with_session(model, ClipEmbedder(model, feature), session, cases, path=path, input_name=INPUT,
+                                output_name=OUTPUT, what="clips")
+
+
+def compare_with_session(model: ReIDNet, embedder: nn.Module, session: Any, cases: list[tuple[tuple[int, int], Tensor]],
+                         *, path: str | os.PathLike, input_name: str, output_name: str, what: str) -> OnnxCheck:
+    """Run ``embedder`` (PyTorch, eval mode) and ``session`` (onnxruntime) on each case's input and
+    return the largest absolute difference, the embedding scale and the cases' shape labels.
+
+    Raises:
+        ExportError: an output's shape differs from PyTorch's.
+    """
+    was_training = model.training
+    embedder.eval()
     worst, scale, shapes = 0.0, 0.0, []
     try:
-        for b in batch_sizes:
-            for t in frames:
-                clips = torch.randn(b, t, 3, height, width, generator=generator)
-                with torch.no_grad():
-                    expected = embedder(clips).numpy()
-                (got,) = session.run([OUTPUT], {INPUT: clips.numpy()})
-                if got.shape != expected.shape:
-                    raise ExportError(f"{path}: clips of shape {tuple(clips.shape)} gave {OUTPUT} of shape "
-                                      f"{got.shape}, PyTorch {expected.shape}")
-                diff = float(np.abs(got - expected).max())
-                worst = max(worst, diff if np.isfinite(diff) else float("inf"))  # max() would drop a NaN
-                scale = max(scale, float(np.abs(expected).max()))
-                shapes.append((b, t))
+        for label, x in cases:
+            with torch.no_grad():
+                expected = embedder(x).numpy()
+            (got,) = session.run([output_name], {input_name: x.numpy()})
+            if got.shape != expected.shape:
+                raise ExportError(f"{path}: {what} of shape {tuple(x.shape)} gave {output_name} of shape "
+                                  f"{got.shape}, PyTorch {expected.shape}")
+            diff = float(np.abs(got - expected).max())
+            worst = max(worst, diff if np.isfinite(diff) else float("inf"))  # max() would drop a NaN
+            scale = max(scale, float(np.abs(expected).max()))
+            shapes.append(label)
     finally:
         model.train(was_training)
     return OnnxCheck(max_abs_diff=worst, scale=scale, shapes=shapes)

@@ -15,20 +15,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reid.engine.export import (
-    DEFAULT_OPSET,
-    ClipEmbedder,
-    ExportError,
-    OnnxCheck,
-    export_metadata,
-    open_session,
-    write_onnx,
-)
+from reid.engine.export import (DEFAULT_OPSET, ClipEmbedder, ExportError, OnnxCheck, compare_with_session,
+                                export_metadata, open_session, write_onnx)
 from reid.models.reid_net import ReIDNet
 
 IMAGE_INPUT, IMAGE_OUTPUT = "images", "embedding"  # "images": the input name of BoxMOT's own exports
@@ -106,23 +98,7 @@ def check_image_onnx(model: ReIDNet, path: str | os.PathLike, *, batch_sizes: tu
     height, width = inputs[0].shape[2:]
     if feature is None:
         feature = session.get_modelmeta().custom_metadata_map.get("feature", "embedding")
-    was_training = model.training
-    embedder = FrameEmbedder(model, feature).eval()
     generator = torch.Generator().manual_seed(seed)
-    worst, scale, shapes = 0.0, 0.0, []
-    try:
-        for n in batch_sizes:
-            frames = torch.randn(n, 3, height, width, generator=generator)
-            with torch.no_grad():
-                expected = embedder(frames).numpy()
-            (got,) = session.run([IMAGE_OUTPUT], {IMAGE_INPUT: frames.numpy()})
-            if got.shape != expected.shape:
-                raise ExportError(f"{path}: images of shape {tuple(frames.shape)} gave {IMAGE_OUTPUT} of shape "
-                                  f"{got.shape}, PyTorch {expected.shape}")
-            diff = float(np.abs(got - expected).max())
-            worst = max(worst, diff if np.isfinite(diff) else float("inf"))
-            scale = max(scale, float(np.abs(expected).max()))
-            shapes.append((n, 1))
-    finally:
-        model.train(was_training)
-    return OnnxCheck(max_abs_diff=worst, scale=scale, shapes=shapes)
+    cases = [((n, 1), torch.randn(n, 3, height, width, generator=generator)) for n in batch_sizes]
+    return compare_with_session(model, FrameEmbedder(model, feature), session, cases, path=path,
+                                input_name=IMAGE_INPUT, output_name=IMAGE_OUTPUT, what="images")
