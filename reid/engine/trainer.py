@@ -27,6 +27,7 @@ from reid.engine.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from reid.engine.cuda_choices import apply_cudnn_settings, ddp_device_ids, non_blocking
 from reid.engine.distributed import DistContext, convert_global_bn, gather_rows, gather_with_grad
 from reid.engine.hooks import (
     AttentionRecord,
@@ -226,11 +227,12 @@ class Trainer:
             if cfg.sync_bn:  # the backbone's BN over the global batch (the neck sees the gathered batch anyway)
                 model.backbone = convert_global_bn(model.backbone, self.dist).to(device)
             self.forward_loss = nn.parallel.DistributedDataParallel(
-                self.forward_loss, device_ids=[device.index] if device.type == "cuda" else None, static_graph=True)
+                self.forward_loss, device_ids=ddp_device_ids(device), static_graph=True)
         self.optimizer = build_optimizer(model, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: lr_factor(it, cfg))
         self.precision: Precision = resolve_precision(cfg.precision, device)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision.name == "fp16")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision.needs_scaler)
+        self.cudnn = apply_cudnn_settings(device)
         self.checkpoints = CheckpointSeries(self.output_dir, keep=cfg.keep_checkpoints)
         self.best = BestCheckpoint(self.output_dir, cfg.best_metric)
         self.extra_state = extra_state or {}
@@ -256,8 +258,10 @@ class Trainer:
     def describe(self) -> str:
         """One line: what arithmetic, memory format and threads the steps run with."""
         threads = f"{torch.get_num_threads()} threads" if self.device.type == "cpu" else str(self.device)
-        return (f"device {self.device.type}, precision {self.precision.name} ({self.precision.reason}), "
-                f"memory format {'channels_last' if self.cfg.channels_last else 'contiguous'}, {threads}")
+        scaler = ", gradient scaler" if self.scaler.is_enabled() else ""
+        cudnn = f", cudnn {self.cudnn}" if self.cudnn else ""
+        return (f"device {self.device.type}, precision {self.precision.name} ({self.precision.reason}){scaler}, "
+                f"memory format {'channels_last' if self.cfg.channels_last else 'contiguous'}, {threads}{cudnn}")
 
     @property
     def is_main(self) -> bool:
@@ -279,10 +283,13 @@ class Trainer:
     def run_step(self, clips: torch.Tensor, pids: torch.Tensor, indices: torch.Tensor | None = None) -> StepOutput:
         """One optimisation step on a batch of clips (B, T, 3, H, W) with labels (B,).
 
-        A non-finite loss or gradient makes no update (``skipped`` says which). ``indices`` (B,),
-        the clips' tracklet indices, travel to the hooks (the attention record).
+        A non-finite loss or gradient makes no update (``skipped`` says which), with or without the
+        fp16 gradient scaler: where it is on, the gradients are unscaled first and the same check
+        decides; a skipped step still lets the scaler lower its scale. ``indices`` (B,), the clips'
+        tracklet indices, travel to the hooks (the attention record).
         """
-        clips, pids = clips.to(self.device, non_blocking=True), pids.to(self.device)
+        async_copy = non_blocking(self.device)
+        clips, pids = clips.to(self.device, non_blocking=async_copy), pids.to(self.device, non_blocking=async_copy)
         if indices is not None and self.dist.enabled:
             indices = indices.to(self.device)
         total, parts, extras, indices, per_clip = self.forward_loss(clips, pids, indices)
@@ -298,14 +305,16 @@ class Trainer:
                 result.total.backward()
                 self.optimizer.zero_grad(set_to_none=True)
             return step
-        self.scaler.scale(result.total).backward()
-        if not self.scaler.is_enabled():  # fp16's GradScaler skips steps with inf gradients itself
-            params = [p for p in self.model.parameters() if p.grad is not None]
-            norm = torch.nn.utils.clip_grad_norm_(params, float("inf")) if params else torch.zeros(())
-            if not torch.isfinite(norm):
-                self.optimizer.zero_grad(set_to_none=True)
-                step.skipped = "gradient"
-                return step
+        self.scaler.scale(result.total).backward()  # scale and unscale_ are no-ops without the scaler
+        self.scaler.unscale_(self.optimizer)  # the true gradients, and the scaler notes any inf in them
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, float("inf")) if params else torch.zeros(())
+        if not torch.isfinite(norm):  # under DDP the gradients are all-reduced: every rank skips alike
+            if self.scaler.is_enabled():
+                self.scaler.update()  # the scaler saw the inf: it lowers its scale for the next step
+            self.optimizer.zero_grad(set_to_none=True)
+            step.skipped = "gradient"
+            return step
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return step
