@@ -87,7 +87,9 @@ def test_init_distributed_under_torchrun_with_cuda_joins_nccl_on_the_local_gpu(m
 
 
 def test_sync_batch_norm_under_nccl_and_global_batch_norm_under_gloo():
-    net = lambda: nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4), nn.Sequential(nn.BatchNorm1d(4)))  # noqa: E731
+    def net():
+        return nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4), nn.Sequential(nn.BatchNorm1d(4)))
+
     nccl = convert_global_bn(net(), DistContext(0, 2, 0, "nccl"))
     assert sum(isinstance(m, nn.SyncBatchNorm) for m in nccl.modules()) == 2
     gloo = convert_global_bn(net(), DistContext(0, 2, 0, "gloo"))
@@ -143,7 +145,7 @@ def test_the_environment_record_names_the_gpu(monkeypatch):
 
 def test_the_training_loader_pins_memory_for_cuda_only(monkeypatch, tmp_path):
     """The pipeline asks cuda_choices for the loader's pinning (the same call as extraction)."""
-    import reid.pipeline.training as training
+    from reid.pipeline import training
 
     seen = []
     monkeypatch.setattr(training, "pin_memory", lambda d: seen.append(d) or False)

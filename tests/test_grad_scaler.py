@@ -95,7 +95,7 @@ def test_an_inf_gradient_skips_the_step_and_is_counted_with_or_without_the_scale
     for i in skipped:  # no update at all
         assert all(torch.equal(v, record.weights[i + 1][k]) for k, v in record.weights[i].items()), i
     assert any(not torch.equal(v, record.weights[-1][k]) for k, v in record.weights[0].items())
-    assert state.nonfinite_steps == len(skipped)
+    assert state.nonfinite_steps == len(skipped) and state.nonfinite_losses == 1  # the NaN loss of step 5
     if precision == "fp16":
         assert record.scales[2] == record.scales[1] / 2  # the scaler saw the inf and backed off
         assert record.scales[5] == record.scales[4]  # a NaN loss never reaches the scaler
@@ -111,12 +111,12 @@ def test_the_scalers_calibration_does_not_stop_a_run_but_unscaled_overflow_does(
         trainer.train(iter(_batches(40)))
     assert "iteration 5" in str(info.value) and "3 steps in a row" in str(info.value)
     assert "fp16 gradient scale now 0.125" in str(info.value)
-    assert trainer.state.nonfinite_steps == 5
+    assert trainer.state.nonfinite_steps == 5 and trainer.state.nonfinite_losses == 0
     assert sum("gradient scaler calibrating" in r.getMessage() for r in caplog.records) == 2
 
 
 def test_fp16_resume_continues_bit_identically_with_the_scalers_state(tmp_path, monkeypatch):
-    import reid.pipeline.training as training
+    from reid.pipeline import training
     from reid.pipeline.builders import load_data
 
     poison = {"first_step": True}  # an inf gradient at iteration 1 of a run that starts from scratch

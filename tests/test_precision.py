@@ -71,7 +71,7 @@ def test_fp16_with_a_scaler_is_auto_on_cuda_and_on_request_only_on_a_cpu(caplog,
     assert any("fp16 on a CPU" in r.getMessage() for r in caplog.records)
     with asked.autocast("cpu"):  # this torch runs fp16 autocast on a CPU
         assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype is torch.float16
-    import reid.engine.precision as precision
+    from reid.engine import precision
 
     monkeypatch.setattr(precision, "cpu_autocast_supports", lambda dtype: False)  # an older torch
     with pytest.raises(ConfigError, match="fp16 is for CUDA"):

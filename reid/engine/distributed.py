@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 
 DIST_BACKENDS = ("gloo", "nccl")  # train.dist_backend: one of these, or auto
 
-__all__ = ["DistContext", "GlobalBatchNorm", "choose_backend", "convert_global_bn", "gather_rows", "gather_with_grad", "init_distributed", "shutdown_distributed",
-           "share_of"]
+__all__ = ["DistContext", "GlobalBatchNorm", "choose_backend", "convert_global_bn", "gather_rows", "gather_with_grad",
+           "init_distributed", "shutdown_distributed", "share_of"]
 
 
 @dataclass

@@ -98,6 +98,7 @@ class NonFiniteGuard(HookBase):
             state.nonfinite_in_a_row = 0
             return
         state.nonfinite_steps += 1
+        state.nonfinite_losses += step.skipped == "loss"
         parts = ", ".join(f"{k} {v:.4g}" for k, v in step.values.items())
         if step.skipped == "gradient" and scaler.is_enabled():  # the scaler has just lowered its scale
             scale = scaler.get_scale()

@@ -13,8 +13,9 @@ decides which kernels run.
 fp16 on a CPU runs only when asked for (``train.precision=fp16``) and where torch's CPU autocast
 takes fp16 (torch >= 2.3 or so): it is the CUDA mixed-precision path, autocast plus
 ``torch.amp.GradScaler("cpu")``, so that the scaler's skips, checkpoints and resume are tested
-without a GPU. Its arithmetic is emulated there (~7x slower than fp32 for a ResNet-18 step on an
-AVX-512 Xeon), so ``auto`` never picks it and a warning says so.
+without a GPU. Its arithmetic is emulated there (7-14x slower than fp32 for a small ResNet-18 step on
+an AMD EPYC with AVX-512 and avx512_bf16, no avx512_fp16), so ``auto`` never picks it and a warning
+says so.
 """
 
 from __future__ import annotations

@@ -142,6 +142,7 @@ class TrainState:
     iteration: int = 0
     history: list[dict] = field(default_factory=list)
     nonfinite_steps: int = 0  # steps skipped for a non-finite loss or gradient (whole run)
+    nonfinite_losses: int = 0  # of those, the steps whose loss itself was non-finite
     nonfinite_in_a_row: int = 0
     step_seconds: float = 0.0  # wall time inside training steps (loading included, hooks not)
     steps_timed: int = 0  # iterations that step_seconds covers (a resumed run: since the resume)
@@ -345,6 +346,7 @@ class Trainer:
             "sampler": {"batches_drawn": self.state.iteration},
             "history": self.state.history,
             "nonfinite_steps": self.state.nonfinite_steps,
+            "nonfinite_losses": self.state.nonfinite_losses,
             "rng": rng_state(),
             "hooks": {h.name: h.state_dict() for h in self.hooks if h.name},
             **self.extra_state,
@@ -390,6 +392,7 @@ class Trainer:
         self.state.iteration = int(state["iteration"])
         self.state.history = list(state.get("history", []))
         self.state.nonfinite_steps = int(state.get("nonfinite_steps", 0))
+        self.state.nonfinite_losses = int(state.get("nonfinite_losses", 0))
         hooks = dict(state.get("hooks", {}))
         if "attention_sum" in state:  # older layout: the attention record at the top level
             hooks.setdefault("attention", {"sum": state["attention_sum"], "count": state["attention_count"]})
