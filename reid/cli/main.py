@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
         "extract": ("reid.studies.bench_extract", "feature extraction throughput"),
         "large": ("reid.studies.bench_large", "chunked evaluation at large gallery sizes"),
         "loading": ("reid.studies.bench_loading", "frame loading: JPEG folders against packed videos"),
+        "gpu": ("reid.studies.gpu_check", "on a GPU: fp16/fp32 training, memory, extraction, re-ranking, NCCL"),
     },
 }
 
