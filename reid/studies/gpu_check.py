@@ -44,6 +44,7 @@ import torch
 
 from reid.config import Config, load_config
 from reid.data.clip_dataset import EvalClips
+from reid.engine.checkpoint import load_checkpoint
 from reid.engine.environment import cpu_model_name
 from reid.engine.extract import extract_features
 from reid.eval.reranking import rerank_features
@@ -80,13 +81,13 @@ def train_and_extract(cfg: Config, dataset, device: torch.device) -> tuple[dict,
     model, state = run_training(cfg, dataset)
     _sync(device)
     losses = [h["loss"] for h in state.history if "loss" in h]
-    scales = [h["grad_scale"] for h in state.history if "grad_scale" in h]
+    scaler = load_checkpoint(Path(cfg.output_dir) / "checkpoint.pt", required=("scaler",))["scaler"]
     # every iteration is logged unless skipped; a skipped step's loss was finite unless counted in nonfinite_losses
     train = {"iterations": state.iteration, "losses_logged": len(losses),
              "all_losses_finite": state.nonfinite_losses == 0 and all(math.isfinite(x) for x in losses),
              "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
              "skipped_steps": state.nonfinite_steps, "skipped_for_the_loss": state.nonfinite_losses,
-             "final_grad_scale": scales[-1] if scales else None,
+             "final_grad_scale": scaler.get("scale"),
              "iterations_per_s": round(state.steps_timed / max(state.step_seconds, 1e-9), 3),
              "peak_gpu_memory_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
              if device.type == "cuda" else None}
