@@ -55,10 +55,27 @@ def test_resolution_table(caplog):
     with caplog.at_level(logging.WARNING, logger="reid.engine.precision"):
         assert resolve_precision("bf16", CPU, native_bf16=False).name == "bf16"
     assert any("emulated" in r.getMessage() for r in caplog.records)
-    with pytest.raises(ConfigError, match="fp16 is for CUDA"):
-        resolve_precision("fp16", CPU)
     with pytest.raises(ConfigError, match="train.precision"):
         resolve_precision("half", CPU)
+
+
+def test_fp16_with_a_scaler_is_auto_on_cuda_and_on_request_only_on_a_cpu(caplog, monkeypatch):
+    auto = resolve_precision("auto", CUDA, native_bf16=True)
+    assert (auto.name, auto.dtype, auto.needs_scaler) == ("fp16", torch.float16, True)
+    assert not resolve_precision("bf16", CUDA).needs_scaler and not resolve_precision("fp32", CUDA).needs_scaler
+    for native in (False, True):  # auto never picks fp16 on a CPU
+        assert resolve_precision("auto", CPU, native_bf16=native).name != "fp16"
+    with caplog.at_level(logging.WARNING, logger="reid.engine.precision"):
+        asked = resolve_precision("fp16", CPU)
+    assert asked.name == "fp16" and asked.needs_scaler and "emulated" in asked.reason
+    assert any("fp16 on a CPU" in r.getMessage() for r in caplog.records)
+    with asked.autocast("cpu"):  # this torch runs fp16 autocast on a CPU
+        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype is torch.float16
+    from reid.engine import precision
+
+    monkeypatch.setattr(precision, "cpu_autocast_supports", lambda dtype: False)  # an older torch
+    with pytest.raises(ConfigError, match="fp16 is for CUDA"):
+        resolve_precision("fp16", CPU)
 
 
 def test_probe_leaves_the_model_untouched():

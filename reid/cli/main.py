@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
         "large": ("reid.studies.bench_large", "chunked evaluation at large gallery sizes"),
         "loading": ("reid.studies.bench_loading", "frame loading: JPEG folders against packed videos"),
         "footage": ("reid.cli.bench_footage", "tracking alone and with re-ID linking on synthetic footage"),
+        "gpu": ("reid.studies.gpu_check", "on a GPU: fp16/fp32 training, memory, extraction, re-ranking, NCCL"),
     },
 }
 

@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 
 DIST_BACKENDS = ("gloo", "nccl")  # train.dist_backend: one of these, or auto
 
-__all__ = ["DistContext", "GlobalBatchNorm", "convert_global_bn", "gather_rows", "gather_with_grad", "init_distributed", "shutdown_distributed",
-           "share_of"]
+__all__ = ["DistContext", "GlobalBatchNorm", "choose_backend", "convert_global_bn", "gather_rows", "gather_with_grad",
+           "init_distributed", "shutdown_distributed", "share_of"]
 
 
 @dataclass
@@ -89,6 +89,22 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"environment variable {name}={value!r}: expected an integer (as torchrun sets it)") from None
 
 
+def choose_backend(requested: str, device: str, cuda_available: bool) -> str:
+    """``train.dist_backend`` resolved: ``auto`` is NCCL where the processes train on GPUs (``device``
+    auto or cuda with CUDA present, or an explicit cuda:N), gloo otherwise.
+
+    Raises:
+        ConfigError: an unknown backend, or nccl without CUDA.
+    """
+    use_cuda = cuda_available and device in ("auto", "cuda") or device.startswith("cuda:")
+    backend = ("nccl" if use_cuda else "gloo") if requested == "auto" else requested
+    if backend not in DIST_BACKENDS:
+        raise ConfigError(f"config key 'train.dist_backend': {backend!r}; valid: auto, {', '.join(DIST_BACKENDS)}")
+    if backend == "nccl" and not cuda_available:
+        raise ConfigError("config key 'train.dist_backend': nccl needs CUDA; use gloo (or auto) on CPU")
+    return backend
+
+
 def init_distributed(device: str = "auto", backend: str = "auto", timeout_s: float = 1800.0) -> DistContext:
     """Join the process group that ``torchrun`` describes in the environment, if it describes one.
 
@@ -103,14 +119,8 @@ def init_distributed(device: str = "auto", backend: str = "auto", timeout_s: flo
     if dist.is_initialized():
         return DistContext(dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", 0), dist.get_backend())
     rank, local = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
-    use_cuda = torch.cuda.is_available() and device in ("auto", "cuda") or device.startswith("cuda:")
-    if backend == "auto":
-        backend = "nccl" if use_cuda else "gloo"
-    if backend not in DIST_BACKENDS:
-        raise ConfigError(f"config key 'train.dist_backend': {backend!r}; valid: auto, {', '.join(DIST_BACKENDS)}")
+    backend = choose_backend(backend, device, torch.cuda.is_available())
     if backend == "nccl":
-        if not torch.cuda.is_available():
-            raise ConfigError("config key 'train.dist_backend': nccl needs CUDA; use gloo (or auto) on CPU")
         torch.cuda.set_device(local)
     dist.init_process_group(backend=backend, rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s))
     return DistContext(rank, world, local, backend)

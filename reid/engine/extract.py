@@ -13,6 +13,7 @@ from reid.config import check_choice
 from reid.data.clip_dataset import EvalClips
 from reid.data.tracklet import Tracklet
 from reid.data.transforms import ClipTransform
+from reid.engine.cuda_choices import extraction_autocast, non_blocking, pin_memory
 from reid.models.reid_net import ReIDNet
 
 FEATURES = ("embedding", "neck")  # eval.feature: what a clip is represented by at test time
@@ -49,16 +50,18 @@ def extract_features(
     device = torch.device(device)
     dataset = EvalClips(tracklets, seq_len=seq_len, max_frames=max_frames,
                         transform=ClipTransform(height, width, train=False, resize=resize))
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                        pin_memory=pin_memory(device))
     was_training = model.training
     model.eval()
     sums = torch.zeros(len(tracklets), model.dim, dtype=torch.float64)
     counts = torch.zeros(len(tracklets), dtype=torch.float64)
-    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    amp_dtype, amp_on = extraction_autocast(device, amp)
+    async_copy = non_blocking(device)
     show = sys.stderr.isatty() if progress is None else progress
     for clips, owner, real in tqdm(loader, desc="extract", disable=not show, leave=False):
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp and device.type == "cuda"):
-            emb = model(clips.to(device, non_blocking=True)).embedding
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_on):
+            emb = model(clips.to(device, non_blocking=async_copy)).embedding
             if feature == "neck":
                 emb = model.neck(emb)
         weight = real.double()

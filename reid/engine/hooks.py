@@ -80,19 +80,34 @@ class LRSchedule(HookBase):
 
 
 class NonFiniteGuard(HookBase):
-    """Counts skipped steps; ``max_in_a_row`` in a row stop the run with ``TrainingDiverged``."""
+    """Counts skipped steps; ``max_in_a_row`` in a row stop the run with ``TrainingDiverged``.
+
+    Under fp16's gradient scaler, a gradient that overflows while the scale is still above 1 is the
+    scaler calibrating (it halves the scale at each such step; the first steps of a run often
+    overflow at the initial 65536): the step is counted like any other skip, but it neither
+    continues nor breaks a streak. Once the scale is below 1 the gradients overflow unscaled, and
+    the skips count towards the stop again.
+    """
 
     def __init__(self, max_in_a_row: int) -> None:
         self.max_in_a_row = max_in_a_row
 
     def after_step(self, step: StepOutput) -> None:
-        state = self.trainer.state
+        state, scaler = self.trainer.state, self.trainer.scaler
         if step.skipped is None:
             state.nonfinite_in_a_row = 0
             return
         state.nonfinite_steps += 1
-        state.nonfinite_in_a_row += 1
+        state.nonfinite_losses += step.skipped == "loss"
         parts = ", ".join(f"{k} {v:.4g}" for k, v in step.values.items())
+        if step.skipped == "gradient" and scaler.is_enabled():  # the scaler has just lowered its scale
+            scale = scaler.get_scale()
+            parts += f"; fp16 gradient scale now {scale:g}"
+            if scale >= 1.0:
+                logger.info("iteration %d: fp16 gradient overflow (%s): step skipped, the gradient scaler "
+                            "calibrating", step.iteration, parts)
+                return
+        state.nonfinite_in_a_row += 1
         logger.warning("iteration %d: non-finite %s (%s): step skipped (%d in a row)", step.iteration,
                        step.skipped, parts, state.nonfinite_in_a_row)
         if state.nonfinite_in_a_row >= self.max_in_a_row:
@@ -189,6 +204,8 @@ class PeriodicLog(HookBase):
         record = {"iteration": it, "lr": t.optimizer.param_groups[0]["lr"], **mean}
         if t.state.nonfinite_steps:
             record["skipped_nonfinite"] = t.state.nonfinite_steps
+        if t.scaler.is_enabled():
+            record["grad_scale"] = t.scaler.get_scale()
         t.add_record(record)
         t.board.add("train", it, {**record, "it_per_s": rate})
         t.board.add("degenerate", it, t.degenerate_counters())

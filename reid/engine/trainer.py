@@ -21,6 +21,7 @@ from torch import nn
 from reid.config import TrainConfig, check_choice
 from reid.engine.checkpoint import (BestCheckpoint, CheckpointError, CheckpointSeries, atomic_write_bytes,
                                     load_checkpoint, save_checkpoint)
+from reid.engine.cuda_choices import apply_cudnn_settings, ddp_device_ids, non_blocking
 from reid.engine.distributed import DistContext, convert_global_bn, gather_rows, gather_with_grad
 from reid.engine.hooks import (AttentionRecord, HookBase, LRSchedule, NonFiniteGuard, PeriodicCheckpoint, PeriodicEval,
                                PeriodicLog, StepOutput, TrainingDiverged)
@@ -126,6 +127,7 @@ class TrainState:
     iteration: int = 0
     history: list[dict] = field(default_factory=list)
     nonfinite_steps: int = 0  # steps skipped for a non-finite loss or gradient (whole run)
+    nonfinite_losses: int = 0  # of those, the steps whose loss itself was non-finite
     nonfinite_in_a_row: int = 0
     step_seconds: float = 0.0  # wall time inside training steps (loading included, hooks not)
     steps_timed: int = 0  # iterations that step_seconds covers (a resumed run: since the resume)
@@ -211,11 +213,12 @@ class Trainer:
             if cfg.sync_bn:  # the backbone's BN over the global batch (the neck sees the gathered batch anyway)
                 model.backbone = convert_global_bn(model.backbone, self.dist).to(device)
             self.forward_loss = nn.parallel.DistributedDataParallel(
-                self.forward_loss, device_ids=[device.index] if device.type == "cuda" else None, static_graph=True)
+                self.forward_loss, device_ids=ddp_device_ids(device), static_graph=True)
         self.optimizer = build_optimizer(model, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: lr_factor(it, cfg))
         self.precision: Precision = resolve_precision(cfg.precision, device)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision.name == "fp16")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision.needs_scaler)
+        self.cudnn = apply_cudnn_settings(device)
         self.checkpoints = CheckpointSeries(self.output_dir, keep=cfg.keep_checkpoints)
         self.best = BestCheckpoint(self.output_dir, cfg.best_metric)
         self.extra_state = extra_state or {}
@@ -241,8 +244,10 @@ class Trainer:
     def describe(self) -> str:
         """One line: what arithmetic, memory format and threads the steps run with."""
         threads = f"{torch.get_num_threads()} threads" if self.device.type == "cpu" else str(self.device)
-        return (f"device {self.device.type}, precision {self.precision.name} ({self.precision.reason}), "
-                f"memory format {'channels_last' if self.cfg.channels_last else 'contiguous'}, {threads}")
+        scaler = ", gradient scaler" if self.scaler.is_enabled() else ""
+        cudnn = f", cudnn {self.cudnn}" if self.cudnn else ""
+        return (f"device {self.device.type}, precision {self.precision.name} ({self.precision.reason}){scaler}, "
+                f"memory format {'channels_last' if self.cfg.channels_last else 'contiguous'}, {threads}{cudnn}")
 
     @property
     def is_main(self) -> bool:
@@ -264,10 +269,13 @@ class Trainer:
     def run_step(self, clips: torch.Tensor, pids: torch.Tensor, indices: torch.Tensor | None = None) -> StepOutput:
         """One optimisation step on a batch of clips (B, T, 3, H, W) with labels (B,).
 
-        A non-finite loss or gradient makes no update (``skipped`` says which). ``indices`` (B,),
-        the clips' tracklet indices, travel to the hooks (the attention record).
+        A non-finite loss or gradient makes no update (``skipped`` says which), with or without the
+        fp16 gradient scaler: where it is on, the gradients are unscaled first and the same check
+        decides; a skipped step still lets the scaler lower its scale. ``indices`` (B,), the clips'
+        tracklet indices, travel to the hooks (the attention record).
         """
-        clips, pids = clips.to(self.device, non_blocking=True), pids.to(self.device)
+        async_copy = non_blocking(self.device)
+        clips, pids = clips.to(self.device, non_blocking=async_copy), pids.to(self.device, non_blocking=async_copy)
         if indices is not None and self.dist.enabled:
             indices = indices.to(self.device)
         total, parts, extras, indices, per_clip = self.forward_loss(clips, pids, indices)
@@ -283,14 +291,16 @@ class Trainer:
                 result.total.backward()
                 self.optimizer.zero_grad(set_to_none=True)
             return step
-        self.scaler.scale(result.total).backward()
-        if not self.scaler.is_enabled():  # fp16's GradScaler skips steps with inf gradients itself
-            params = [p for p in self.model.parameters() if p.grad is not None]
-            norm = torch.nn.utils.clip_grad_norm_(params, float("inf")) if params else torch.zeros(())
-            if not torch.isfinite(norm):
-                self.optimizer.zero_grad(set_to_none=True)
-                step.skipped = "gradient"
-                return step
+        self.scaler.scale(result.total).backward()  # scale and unscale_ are no-ops without the scaler
+        self.scaler.unscale_(self.optimizer)  # the true gradients, and the scaler notes any inf in them
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, float("inf")) if params else torch.zeros(())
+        if not torch.isfinite(norm):  # under DDP the gradients are all-reduced: every rank skips alike
+            if self.scaler.is_enabled():
+                self.scaler.update()  # the scaler saw the inf: it lowers its scale for the next step
+            self.optimizer.zero_grad(set_to_none=True)
+            step.skipped = "gradient"
+            return step
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return step
@@ -321,6 +331,7 @@ class Trainer:
             "sampler": {"batches_drawn": self.state.iteration},
             "history": self.state.history,
             "nonfinite_steps": self.state.nonfinite_steps,
+            "nonfinite_losses": self.state.nonfinite_losses,
             "rng": rng_state(),
             "hooks": {h.name: h.state_dict() for h in self.hooks if h.name},
             **self.extra_state,
@@ -366,6 +377,7 @@ class Trainer:
         self.state.iteration = int(state["iteration"])
         self.state.history = list(state.get("history", []))
         self.state.nonfinite_steps = int(state.get("nonfinite_steps", 0))
+        self.state.nonfinite_losses = int(state.get("nonfinite_losses", 0))
         hooks = dict(state.get("hooks", {}))
         if "attention_sum" in state:  # older layout: the attention record at the top level
             hooks.setdefault("attention", {"sum": state["attention_sum"], "count": state["attention_count"]})

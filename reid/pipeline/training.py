@@ -12,6 +12,7 @@ import yaml
 from reid.config import Config, config_to_dict
 from reid.data import VideoReIDDataset
 from reid.engine.checkpoint import BestCheckpoint, CheckpointSeries, load_checkpoint
+from reid.engine.cuda_choices import pin_memory
 from reid.engine.distributed import DistContext, broadcast_buffers, describe_world
 from reid.engine.environment import record_environment
 from reid.engine.run_lock import RunLock
@@ -194,7 +195,7 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
                            "(raise train.iterations to train on, or use --force-new to start over)",
                            found[0], trainer.state.iteration, cfg.train.iterations)
     loader = build_train_loader(cfg, dataset, start_batch=trainer.sampler_position, rank=dist.rank,
-                                world_size=dist.world_size, pin_memory=device.type == "cuda")
+                                world_size=dist.world_size, pin_memory=pin_memory(device))
     state = trainer.train(iter(loader))
     broadcast_buffers(model, dist)  # the model every rank returns is rank 0's, the one saved
     for name, term in criterion.terms.items():
