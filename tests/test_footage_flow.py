@@ -33,8 +33,8 @@ COMMANDS = [
 TINY_TRAINING = ["train.iterations=4", "train.eval_every=0", "train.log_every=1", "train.tensorboard=false",
                  "data.num_identities=2", "data.num_instances=2", "data.workers=0", "model.embed_dim=16",
                  "data.test_max_frames=4", "device=cpu"]
-FOOTAGE = FootageConfig(width=192, height=144, fps=5, train_frames=2, test_frames=60, train_people=1,
-                        test_people=4, num_cameras=2, revisit=0.5, gap=(2, 6))
+FOOTAGE = FootageConfig(width=192, height=144, fps=5, train_frames=2, test_frames=80, train_people=1,
+                        test_people=8, num_cameras=2, revisit=0.5, gap=(2, 6))
 
 
 def test_readme_shows_the_commands_this_test_runs() -> None:

@@ -159,3 +159,21 @@ def test_link_tracks_cli(tmp_path, tiny_footage, capsys):
         assert run_main(tool.main, [*args, *base]) == 1
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
+
+
+def test_calibrate_threshold_is_a_quantile_of_co_occurring_pairs():
+    from reid.tracking.linking import calibrate_threshold
+
+    # camera 0: tracks 0-5 all overlap in time (15 pairs of different people); track 6 in camera 1
+    spans = [TrackSpan(0, i, 1, 10) for i in range(6)] + [TrackSpan(1, 9, 1, 10)]
+    d = np.full((7, 7), 5.0)
+    pairs = [(i, j) for i in range(6) for j in range(i + 1, 6)]
+    for k, (i, j) in enumerate(pairs):
+        d[i, j] = d[j, i] = 1.0 + k  # 1 .. 15
+    d[0, 6] = d[6, 0] = 0.1  # a cross-camera pair: not a known negative, not counted
+    assert calibrate_threshold(spans, d, quantile=0.5) == pytest.approx(8.0)
+    assert calibrate_threshold(spans, d, quantile=0.02) == pytest.approx(np.quantile(np.arange(1.0, 16.0), 0.02))
+    with pytest.raises(ConfigError, match="only 3 pairs of tracks share a camera at the same time"):
+        calibrate_threshold(spans[:3] + spans[6:], d[[0, 1, 2, 6]][:, [0, 1, 2, 6]])
+    with pytest.raises(ConfigError, match="quantile 1.5"):
+        calibrate_threshold(spans, d, quantile=1.5)

@@ -35,7 +35,7 @@ from reid.models import ReIDNet
 from reid.pipeline.builders import build_model_for, load_data, seed_everything
 from reid.pipeline.training import run_training
 from reid.tracking.videos import embed_videos, write_linked
-from reid.tracking.linking import link_tracks, track_distances
+from reid.tracking.linking import calibrate_threshold, link_tracks, track_distances
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,8 @@ def model_config(out: Path, seed: int, iterations: int, base: str = "configs/dem
     return load_config(base, [f"seed={seed}", "device=cpu", f"output_dir={out / 'train_run'}", "data.name=folder",
                               f"data.root={out / 'crops'}", "data.height=128", "data.width=64", "data.workers=0",
                               f"train.iterations={iterations}", "train.eval_every=0",
-                              f"train.checkpoint_every={iterations}", "eval.rerank=false"])
+                              f"train.checkpoint_every={iterations}", "eval.rerank=false",
+                              "train.resume=auto"])  # a second call reuses the trained model in --work
 
 
 def train_on_footage(root: Path, cfg: Config, footage: FootageConfig) -> ReIDNet:
@@ -125,11 +126,21 @@ def train_on_footage(root: Path, cfg: Config, footage: FootageConfig) -> ReIDNet
 
 
 def link_stage(model: ReIDNet, cfg: Config, train_seqs: list, test_seqs: list, out: Path,
-               *, rerank: bool = False) -> tuple[float, list[Path], float]:
-    """Calibrate the threshold on the training part, link the test part: (threshold, files, seconds)."""
+               *, rerank: bool = False, auto: bool = False) -> tuple[float, list[Path], float]:
+    """Link the test part: (threshold, files, seconds). The threshold is calibrated on the training
+    part's ground truth, or with ``auto`` on the test part's own tracks, without any ground truth
+    (``calibrate_threshold``, what ``osmcaa-reid link`` does by default)."""
     d = cfg.data
     kw = dict(height=d.height, width=d.width, seq_len=d.test_seq_len, max_frames=d.test_max_frames,
               batch_size=cfg.eval.batch_size)
+    if auto:
+        start = time.perf_counter()
+        spans, feats = embed_videos(model, [(v, t) for v, _, t in test_seqs], **kw)
+        dist = track_distances(feats, rerank=rerank)
+        threshold = calibrate_threshold(spans, dist)
+        files = [out / f"linked_cam{c}.txt" for c in range(len(test_seqs))]
+        write_linked(spans, link_tracks(spans, dist, threshold=threshold), [(v, t) for v, _, t in test_seqs], files)
+        return threshold, files, time.perf_counter() - start
     spans, feats = embed_videos(model, [(v, t) for v, _, t in train_seqs], **kw)
     dist = track_distances(feats, rerank=rerank)
     calib = [out / f"calib_cam{c}.txt" for c in range(len(train_seqs))]
@@ -161,13 +172,15 @@ def bench_seed(work: Path, seed: int, footage: FootageConfig, *, iterations: int
     cfg = model_config(out, seed, iterations)
     seed_everything(seed)
     untrained, _ = build_model_for(cfg, num_classes=2)
-    stages = [("untrained", "+ linking, untrained model", untrained.eval(), False)]
+    stages = [("untrained", "+ linking, untrained model", untrained.eval(), False, False)]
     trained = train_on_footage(root, cfg, footage)
-    stages += [("trained", "+ linking, model trained on the train part", trained, False)]
+    stages += [("trained", "+ linking, model trained on the train part", trained, False, False)]
     if rerank:
-        stages += [("trained_rerank", "+ linking, trained model, re-ranked", trained, True)]
-    for slug, name, model, rr in stages:
-        threshold, files, seconds = link_stage(model, cfg, train_seqs, test_seqs, out / slug, rerank=rr)
+        stages += [("trained_rerank", "+ linking, trained model, re-ranked", trained, True, False)]
+    stages += [("untrained_auto", "+ linking, untrained model, threshold from the footage", untrained, False, True),
+               ("trained_auto", "+ linking, trained model, threshold from the footage", trained, False, True)]
+    for slug, name, model, rr, auto in stages:
+        threshold, files, seconds = link_stage(model, cfg, train_seqs, test_seqs, out / slug, rerank=rr, auto=auto)
         rows.append(Row(seed, name, *score(test_seqs, files), frames / seconds, threshold))
     if hog_frames:
         hog_seqs, seconds = track_part(root, "test", footage, out / "hog_test", hog_frames=hog_frames)

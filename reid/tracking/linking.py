@@ -11,11 +11,14 @@ compatible pair is below the threshold.
 Threshold rule: distances are Euclidean between L2-normalised embeddings (0 = same direction,
 sqrt(2) = orthogonal, 2 = opposite), optionally k-reciprocal re-ranked (reid.eval.rerank_features,
 then a Jaccard mixture in about [0, 1]). The threshold is a number on that scale, and it depends on
-the model (an untrained network's embeddings are all close together). Calibrate it where the
-identities are known: the footage bench (reid/studies/footage_bench.py) tries the 1st..60th
-percentiles of a model's track distances on the footage's training part and keeps the one with the
-best multi-camera IDF1; tools/link_tracks.py takes it as ``--threshold`` (its default is the value
-calibrated for the bench's trained model, docs/bench_footage.md).
+the model (an untrained network's embeddings are all close together), so no fixed number serves
+every model. ``calibrate_threshold`` finds one from the footage itself, with no identity labels:
+two tracks of one camera that overlap in time are two different people, so their distances show
+how close two different people come under this model; the threshold is a low quantile of them
+(``AUTO_QUANTILE``), i.e. tracks link only when they are closer than nearly every pair of people
+seen side by side. ``osmcaa-reid link`` does this by default (``--threshold auto``); a number given
+instead is used as it is. docs/bench_footage.md compares it with a threshold calibrated on ground
+truth.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ import numpy as np
 from reid.errors import ConfigError, DatasetError
 from reid.eval import pairwise_distance, rerank_features
 
-#: tools/link_tracks.py's default: the threshold the bench calibrated for a trained model (docs/bench_footage.md)
-DEFAULT_THRESHOLD = 1.1
+#: the quantile of the distances between co-occurring tracks (different people) that ``auto`` links below
+AUTO_QUANTILE = 0.02
+#: fewer pairs of co-occurring tracks than this: too few to calibrate, a threshold must be given
+MIN_NEGATIVE_PAIRS = 5
 _FAR = 1e6  # distance of a track without an embedding: never below any threshold
 
 
@@ -81,6 +86,26 @@ def track_distances(features: np.ndarray, *, rerank: bool = False, k1: int = 8, 
     out[np.ix_(ok, ok)] = (d + d.T) / 2
     np.fill_diagonal(out, 0.0)
     return out
+
+
+def calibrate_threshold(spans: list[TrackSpan], distances: np.ndarray, *,
+                        quantile: float = AUTO_QUANTILE) -> float:
+    """A linking threshold from the data alone: the ``quantile`` of the distances between tracks of
+    one camera that overlap in time (certainly two people; see the module docstring).
+
+    Raises:
+        ConfigError: ``quantile`` outside (0, 1), or fewer than ``MIN_NEGATIVE_PAIRS`` such pairs
+            with embeddings (too few people seen together to calibrate: give a threshold).
+    """
+    if not 0.0 < quantile < 1.0:
+        raise ConfigError(f"link: quantile {quantile} must be in (0, 1)")
+    d = np.asarray(distances, dtype=np.float64)
+    negatives = d[np.triu(time_conflicts(spans), 1)] if len(spans) else np.zeros(0)
+    negatives = negatives[negatives < _FAR / 2]
+    if len(negatives) < MIN_NEGATIVE_PAIRS:
+        raise ConfigError(f"link: only {len(negatives)} pairs of tracks share a camera at the same time, too few "
+                          f"(< {MIN_NEGATIVE_PAIRS}) to calibrate the threshold from the footage; give --threshold")
+    return float(np.quantile(negatives, quantile))
 
 
 def link_tracks(spans: list[TrackSpan], distances: np.ndarray, *, threshold: float) -> np.ndarray:
@@ -152,4 +177,4 @@ def relabel_mot(src: str | os.PathLike, dst: str | os.PathLike, ids: dict[int, i
     return len(lines)
 
 
-__all__ = ["DEFAULT_THRESHOLD", "TrackSpan", "link_tracks", "relabel_mot", "time_conflicts", "track_distances"]
+__all__ = ["AUTO_QUANTILE", "TrackSpan", "calibrate_threshold", "link_tracks", "relabel_mot", "time_conflicts", "track_distances"]

@@ -15,7 +15,7 @@ import torch
 from reid.errors import ConfigError
 from reid.models import ReIDNet
 from reid.tracking.embedding import embed_tracks
-from reid.tracking.linking import TrackSpan, link_tracks, relabel_mot, track_distances
+from reid.tracking.linking import AUTO_QUANTILE, TrackSpan, calibrate_threshold, link_tracks, relabel_mot, track_distances
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ class LinkResult:
     features: np.ndarray  # (N, D), NaN rows for tracks without a crop
     distances: np.ndarray  # (N, N)
     labels: np.ndarray  # (N,) 0..K-1; the written id is label + 1
+    threshold: float = 0.0  # the threshold used (the calibrated one for "auto")
     seconds: dict[str, float] = field(default_factory=dict)  # "embed" (crop + model), "link"
 
     def relink(self, threshold: float) -> np.ndarray:
@@ -54,7 +55,8 @@ def embed_videos(model: ReIDNet, sequences: list[tuple[str | os.PathLike, str | 
 
 
 def link_videos(model: ReIDNet, sequences: list[tuple[str | os.PathLike, str | os.PathLike]],
-                outputs: list[str | os.PathLike], *, threshold: float, rerank: bool = False,
+                outputs: list[str | os.PathLike], *, threshold: float | str = "auto",
+                quantile: float = AUTO_QUANTILE, rerank: bool = False,
                 height: int, width: int, seq_len: int, max_frames: int, batch_size: int = 32,
                 device: torch.device | str = "cpu", resize: int = 0) -> LinkResult:
     """Embed, link and write one relabelled MOT file per camera (ids global over the cameras).
@@ -62,7 +64,8 @@ def link_videos(model: ReIDNet, sequences: list[tuple[str | os.PathLike, str | o
     Args:
         sequences: ``(video, tracks file)`` per camera.
         outputs: the MOT file to write for each camera.
-        threshold, rerank: see reid/tracking/linking.py.
+        threshold: a number, or ``"auto"``: ``calibrate_threshold`` at ``quantile`` on these tracks.
+        rerank: see reid/tracking/linking.py.
         height ... resize: how the model embeds (reid.tracking.embedding.embed_tracks).
 
     Raises:
@@ -76,10 +79,14 @@ def link_videos(model: ReIDNet, sequences: list[tuple[str | os.PathLike, str | o
                                    max_frames=max_frames, batch_size=batch_size, device=device, resize=resize)
     embedded = time.perf_counter()
     distances = track_distances(features, rerank=rerank)
-    labels = link_tracks(spans, distances, threshold=threshold)
+    if threshold == "auto":
+        threshold = calibrate_threshold(spans, distances, quantile=quantile)
+    elif isinstance(threshold, str):
+        raise ConfigError(f"link: threshold {threshold!r}, expected a number or 'auto'")
+    labels = link_tracks(spans, distances, threshold=float(threshold))
     write_linked(spans, labels, sequences, outputs)
-    result = LinkResult(spans, features, distances, labels,
-                        {"embed": embedded - start, "link": time.perf_counter() - embedded})
+    result = LinkResult(spans, features, distances, labels, threshold=float(threshold),
+                        seconds={"embed": embedded - start, "link": time.perf_counter() - embedded})
     logger.info("linked %d tracks of %d cameras into %d identities (threshold %.3f%s)", len(spans),
                 len(sequences), len(set(labels.tolist())), threshold, ", re-ranked" if rerank else "")
     return result
