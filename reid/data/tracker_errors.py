@@ -16,6 +16,7 @@ labelled dataset; ``train_truth`` records who each resulting tracklet shows, for
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 
 import numpy as np
@@ -44,7 +45,7 @@ def _cut(t: Tracklet, rng: np.random.Generator) -> list[Tracklet]:
     cuts = np.sort(rng.choice(np.arange(1, len(t)), pieces - 1, replace=False))
     bounds = [0, *cuts.tolist(), len(t)]
     return [dataclasses.replace(t, frames=t.frames[a:b], name=f"{t.name}/{k}")
-            for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+            for k, (a, b) in enumerate(itertools.pairwise(bounds))]
 
 
 def simulate_tracker_errors(dataset: VideoReIDDataset, *, id_switches: float = 0.0, fragments: float = 0.0,
