@@ -139,8 +139,17 @@ class PseudoLabels:
             feats = embed(self.cfg, model, self.dataset.train, self.device)
         clusters = dbscan_clusters(feats, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
                                    metric=self.cfg.eval.metric)
-        self.labels = pseudo_labels(clusters, c.outliers)
+        labels = pseudo_labels(clusters, c.outliers)
         self.made_at, self.rounds_done = iteration, self.rounds_done + 1
+        drawable = len(np.unique(labels[labels >= 0]))
+        if drawable < self.cfg.data.num_identities:
+            logger.warning("pseudo-labels, round %d at iteration %d: the clusters give %d identities to draw, fewer "
+                           "than a batch's data.num_identities=%d; the previous identities stay (lower cluster.eps "
+                           "or cluster.min_samples, or use cluster.outliers=singleton)", self.rounds_done, iteration,
+                           drawable, self.cfg.data.num_identities)
+            trainer.extra_state["pseudo_labels"] = self.state_dict()
+            return
+        self.labels = labels
         centres = class_centres(classifier_inputs(model, feats, self.cfg.eval.feature), self.labels, self.num_classes)
         replace_classifier(trainer, centres)
         trainer.extra_state["num_classes"] = self.num_classes

@@ -142,12 +142,12 @@ def load_folder(root: str | os.PathLike, split_id: int = 0) -> VideoReIDDataset:
         raise DatasetError(f"own-footage dataset {root} has one split; split_id={split_id} is out of range (0..0)")
     from reid.data.footage.gallery import gallery_layout, load_unlabelled
 
-    if gallery_layout(root) == "unlabelled":
+    top = list_dirs(root)
+    split_dirs = [d for d in top if d in SPLITS]
+    if top and not split_dirs and gallery_layout(root) == "unlabelled":
         train = [dataclasses.replace(t, pid=i) for i, t in enumerate(load_unlabelled(root))]
         logger.info("loaded own footage from %s: unlabelled layout, %d tracklets, each its own pid", root, len(train))
         return VideoReIDDataset(name="folder", train=train, query=[], gallery=[])
-    top = list_dirs(root)
-    split_dirs = [d for d in top if d in SPLITS]
     skipped: Counter = Counter()
     parts: dict[str, list[Tracklet]] = {s: [] for s in SPLITS}
     if split_dirs:
