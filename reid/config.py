@@ -236,7 +236,7 @@ class EvalConfig:
 
 @dataclass
 class ClusterConfig:
-    """Pseudo-identities when ``data.labels`` is ``ignore`` (docs/method.md, "Learning without labels").
+    """Pseudo-identities when ``data.labels`` is ``ignore`` (docs/method.md, "Learning without identity labels").
 
     Until ``start`` (a fraction of train.iterations) every training tracklet is its own identity
     (stage 1); at ``start`` and then every ``every`` of the run (0: once) the training tracklets
