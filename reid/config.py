@@ -51,6 +51,15 @@ class DataConfig:
     random_erasing: float = 0.0  # probability per clip (per frame with augment_per_frame)
     color_jitter: float = 0.0  # brightness/contrast/saturation factors in [1 - x, 1 + x] per clip; 0: off
     augment_per_frame: bool = False  # draw flip/crop/erasing for each frame instead of once per clip
+    # use: train on the training split's identity labels; ignore: never read them (each training
+    # tracklet starts as its own pseudo-identity, then clusters; the cluster section, README
+    # "Train on your unlabelled footage")
+    labels: str = "use"
+    # Simulated tracker errors on the training split, for studies (reid/data/tracker_errors.py):
+    # this fraction of training tracklets carries an ID switch halfway (its second half shows
+    # another person), and this fraction is cut into 2-3 tracklets (fragments of one track)
+    id_switches: float = 0.0
+    fragments: float = 0.0
 
 
 @dataclass
@@ -226,6 +235,26 @@ class EvalConfig:
 
 
 @dataclass
+class ClusterConfig:
+    """Pseudo-identities when ``data.labels`` is ``ignore`` (docs/method.md, "Learning without identity labels").
+
+    Until ``start`` (a fraction of train.iterations) every training tracklet is its own identity
+    (stage 1); at ``start`` and then every ``every`` of the run (0: once) the training tracklets
+    are embedded, their k-reciprocal Jaccard distance (k1, k2) is clustered by DBSCAN (eps,
+    min_samples), and the clusters become the identities, the classifier's centres their
+    L2-normalised mean embeddings (stage 2). ``start: 1.0`` trains stage 1 only.
+    """
+
+    start: float = 0.3
+    every: float = 0.1
+    eps: float = 0.6
+    min_samples: int = 4
+    k1: int = 30
+    k2: int = 6
+    outliers: str = "singleton"  # tracklets DBSCAN leaves out: singleton (own identity) | drop (not drawn)
+
+
+@dataclass
 class Config:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -236,6 +265,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
 
 def _parse_float(text: str, key: str) -> float:

@@ -63,7 +63,7 @@ def train_and_report(cfg, args, dist):
     results = full.results
     if not dist.is_main:
         return
-    offer_best(cfg, model, results, state.iteration, dataset.num_train_pids)
+    offer_best(cfg, model, results, state.iteration, model.centres.shape[0])
     timed = max(state.steps_timed, 1)
     training = {"iterations": state.iteration, "step_seconds": round(state.step_seconds, 3),
                 "seconds_per_iteration": round(state.step_seconds / timed, 4), "world_size": dist.world_size}

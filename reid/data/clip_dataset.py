@@ -14,14 +14,19 @@ from reid.data.transforms import ClipTransform
 class TrainClips(Dataset):
     """Item ``(i, draw)``: a randomly sampled clip of tracklet ``i``.
 
-    Returns ``(clip (T, 3, H, W) float, pid, camid, index)``. Frame choice and augmentation come
-    from a generator seeded by (seed, index, draw), the draw number given by the batch sampler, so
-    runs are reproducible with any worker count and across resumes.
+    Returns ``(clip (T, 3, H, W) float, label, camid, index)``. The label is the tracklet's pid,
+    or ``labels[index]`` when ``labels`` is given (pseudo-identities: the pid is then never read).
+    Frame choice and augmentation come from a generator seeded by (seed, index, draw), the draw
+    number given by the batch sampler, so runs are reproducible with any worker count and across
+    resumes; two draws of one tracklet are two different clips of it.
     """
 
     def __init__(self, tracklets: list[Tracklet], *, seq_len: int, sampling: str,
-                 transform: ClipTransform, seed: int = 0) -> None:
+                 transform: ClipTransform, seed: int = 0, labels: list[int] | None = None) -> None:
+        if labels is not None and len(labels) != len(tracklets):
+            raise ValueError(f"{len(labels)} labels for {len(tracklets)} tracklets")
         self.tracklets = tracklets
+        self.labels = labels
         self.seq_len = seq_len
         self.sampling = sampling
         self.transform = transform
@@ -36,7 +41,7 @@ class TrainClips(Dataset):
         t = self.tracklets[index]
         indices = sample_frames(self.sampling, len(t), self.seq_len, rng)
         clip = self.transform(read_frames(t, indices), rng)
-        return clip, t.pid, t.camid, index
+        return clip, t.pid if self.labels is None else self.labels[index], t.camid, index
 
 
 class EvalClips(Dataset):

@@ -32,6 +32,13 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
       RandomIdentitySampler of Hermans et al. and torchreid: identities with more tracklets are
       seen more often).
 
+    Tracklets with a negative label are never drawn (pseudo-labels: tracklets left out).
+
+    ``cameras`` (one per tracklet; ``identities`` epochs only) mixes cameras in every batch: an
+    identity's camera is the most common one among its tracklets, and the epoch's order takes one
+    identity from each camera in turn (cameras in a new random order each turn), so consecutive
+    identities come from different cameras while two or more cameras have identities left.
+
     The last incomplete batch is dropped; the sampler is infinite when ``num_batches`` is None,
     otherwise it yields exactly ``num_batches`` batches. The sequence is a pure function of
     ``seed`` and the epoch counter.
@@ -53,14 +60,26 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
         epoch: str = "identities",
         rank: int = 0,
         world_size: int = 1,
+        cameras: Sequence[int] | None = None,
     ) -> None:
         if epoch not in EPOCHS:
             raise ConfigError(f"data.epoch: unknown epoch {epoch!r}; valid: {', '.join(EPOCHS)}")
+        if cameras is not None and epoch != "identities":
+            raise ConfigError(f"data.epoch={epoch!r}: batches that mix cameras (training without labels) are "
+                              "drawn in identities epochs; use data.epoch=identities")
         self.epoch = epoch
         self.index_by_pid: dict[int, list[int]] = defaultdict(list)
         for index, pid in enumerate(pids):
-            self.index_by_pid[int(pid)].append(index)
+            if int(pid) >= 0:
+                self.index_by_pid[int(pid)].append(index)
         self.pids = sorted(self.index_by_pid)
+        self.pids_by_camera: dict[int, list[int]] | None = None
+        if cameras is not None:
+            self.pids_by_camera = defaultdict(list)
+            for pid in self.pids:
+                cams = np.asarray([cameras[i] for i in self.index_by_pid[pid]])
+                values, counts = np.unique(cams, return_counts=True)
+                self.pids_by_camera[int(values[counts.argmax()])].append(pid)
         if len(self.pids) < num_identities:
             raise ConfigError(
                 f"data.num_identities={num_identities}: a batch needs {num_identities} identities but the "
@@ -85,7 +104,7 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
         if self.epoch == "tracklets":
             return self._tracklet_epoch(epoch)
         rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(self.pids)
+        order = rng.permutation(self.pids) if self.pids_by_camera is None else self._camera_mixed(rng)
         batches = []
         for b in range(len(order) // self.num_identities):
             batch = []
@@ -95,6 +114,17 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
                 batch.extend(int(i) for i in rng.choice(pool, size=self.num_instances, replace=replace))
             batches.append(batch)
         return batches
+
+    def _camera_mixed(self, rng: np.random.Generator) -> list[int]:
+        """Every identity once: one from each camera in turn, cameras in a random order each turn."""
+        queues = {cam: list(rng.permutation(pids)) for cam, pids in sorted(self.pids_by_camera.items())}
+        order: list[int] = []
+        while queues:
+            for cam in rng.permutation(sorted(queues)):
+                order.append(int(queues[int(cam)].pop()))
+                if not queues[int(cam)]:
+                    del queues[int(cam)]
+        return order
 
     def _tracklet_epoch(self, epoch: int) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, epoch, 1])

@@ -47,6 +47,9 @@ class VideoReIDDataset:
         train, query, gallery: lists of tracklets.
         skipped: reason -> number of tracklets (or frames) left out while loading; nothing is
             dropped without being counted here.
+        train_truth: per training tracklet, the identities it really shows (one; two after a
+            simulated ID switch), where known: for diagnostics of training without labels only,
+            never for training (``reid.pipeline.pseudo_labels``); None when unknown.
     """
 
     name: str
@@ -54,6 +57,7 @@ class VideoReIDDataset:
     query: list[Tracklet]
     gallery: list[Tracklet]
     skipped: dict[str, int] = field(default_factory=dict)
+    train_truth: list[tuple[int, ...]] | None = None
 
     @property
     def num_train_pids(self) -> int:
@@ -63,20 +67,23 @@ class VideoReIDDataset:
     def num_train_cams(self) -> int:
         return len({t.camid for t in self.train})
 
-    def summary(self) -> str:
-        """A small table of ids, tracklets and frames per split, plus skipped counts."""
+    def summary(self, train_ids: bool = True) -> str:
+        """A small table of ids, tracklets and frames per split, plus skipped counts.
+
+        ``train_ids=False`` leaves the training identities uncounted (``-``): their labels are
+        not read (``data.labels: ignore``)."""
         lines = [f"dataset {self.name}", f"  {'split':<8}{'ids':>7}{'tracklets':>11}{'frames':>10}"]
         for split in ("train", "query", "gallery"):
             items = getattr(self, split)
-            ids = len({t.pid for t in items})
+            ids = len({t.pid for t in items}) if split != "train" or train_ids else "-"
             frames = sum(len(t) for t in items)
             lines.append(f"  {split:<8}{ids:>7}{len(items):>11}{frames:>10}")
         for reason, count in sorted(self.skipped.items()):
             lines.append(f"  skipped {reason}: {count}")
         return "\n".join(lines)
 
-    def log_summary(self) -> None:
-        for line in self.summary().splitlines():
+    def log_summary(self, train_ids: bool = True) -> None:
+        for line in self.summary(train_ids).splitlines():
             logger.info(line)
 
 

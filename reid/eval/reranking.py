@@ -347,17 +347,23 @@ def _kept_width(num: int, k1: int, n: int, computed: bool) -> int:
     return min(n, max(num + 1, 3 * (k1 + 1) if computed else 0))
 
 
-def _rerank(src: Any, k1: int, k2: int, lambda_value: float) -> np.ndarray:
+def _encoded(src: Any, k1: int, k2: int, final: np.ndarray) -> sp.csr_matrix:
+    """V (N, N) of the joint set, and D[:Q, Q:] into ``final`` (Q, G) on the way."""
     for name, k in (("k1", k1), ("k2", k2)):
         if k < 1:
             raise ValueError(f"{name}={k} must be >= 1")
-    n, nq, ng = src.nq + src.ng, src.nq, src.ng
+    n = src.nq + src.ng
     num = min(max(k1 + 1, k2), n)
     cuts = tuple(sorted({min(p, num) for p in (int(np.around(k1 / 2.0)) + 1, k1 + 1, k2)}))
-    final = np.empty((nq, ng), dtype=np.float32)  # D[:Q, Q:] first, the blend in place later
     width = _kept_width(num, k1, n, isinstance(src, _Features))
     nb = _initial_ranks(src, num, cuts, width, final)
-    v = _weights(src, nb, k1, k2)
+    return _weights(src, nb, k1, k2)
+
+
+def _rerank(src: Any, k1: int, k2: int, lambda_value: float) -> np.ndarray:
+    nq, ng = src.nq, src.ng
+    final = np.empty((nq, ng), dtype=np.float32)  # D[:Q, Q:] first, the blend in place later
+    v = _encoded(src, k1, k2, final)
     gal = v[nq:].tocsc()  # inverted index: column m -> gallery rows with V[j, m] != 0
     step = max(1, _CHUNK_ELEMENTS // (8 * ng))  # one thread: ~3 % of the time at 5x MARS
     for r0 in range(0, nq, step):
@@ -367,7 +373,14 @@ def _rerank(src: Any, k1: int, k2: int, lambda_value: float) -> np.ndarray:
 
 def _blend(v: sp.csr_matrix, gal: sp.csc_matrix, r0: int, r1: int, lambda_value: float,
            final: np.ndarray) -> None:
-    """final[r0:r1] = (1 - λ)·Jaccard + λ·final[r0:r1]: s_ij = sum_m min(V[i, m], V[j, m])."""
+    """final[r0:r1] = (1 - λ)·Jaccard + λ·final[r0:r1]."""
+    jaccard = _jaccard_rows(v, gal, r0, r1)
+    final[r0:r1] = jaccard * (1 - lambda_value) + final[r0:r1] * lambda_value
+
+
+def _jaccard_rows(v: sp.csr_matrix, gal: sp.csc_matrix, r0: int, r1: int) -> np.ndarray:
+    """(r1 - r0, G) Jaccard distances of V's rows r0..r1-1 to the rows of ``gal`` (V's rows of the
+    gallery, as a column-indexed matrix): 1 - s/(2 - s) with s_ij = sum_m min(V[i, m], V[j, m])."""
     ng = gal.shape[0]
     part = v[r0:r1].tocoo()
     start, count = gal.indptr[part.col], np.diff(gal.indptr)[part.col]
@@ -377,8 +390,7 @@ def _blend(v: sp.csr_matrix, gal: sp.csc_matrix, r0: int, r1: int, lambda_value:
     mins = np.minimum(part.data[owner], gal.data[pos])
     s = np.bincount(part.row[owner] * ng + gal.indices[pos], weights=mins,
                     minlength=(r1 - r0) * ng).reshape(r1 - r0, ng)
-    jaccard = 1.0 - s / (2.0 - s)
-    final[r0:r1] = jaccard * (1 - lambda_value) + final[r0:r1] * lambda_value
+    return 1.0 - s / (2.0 - s)
 
 
 def rerank(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
@@ -427,3 +439,30 @@ def rerank_features(query: Any, gallery: Any, metric: str = "euclidean", k1: int
         ValueError: unknown metric, shapes that do not fit, empty inputs, NaN/inf features.
     """
     return _rerank(_Features(query, gallery, metric), k1, k2, lambda_value)
+
+
+def jaccard_distance(features: Any, metric: str = "euclidean", k1: int = 20, k2: int = 6) -> np.ndarray:
+    """(N, N) k-reciprocal Jaccard distances among the items of one set, from their (N, D) features.
+
+    The Jaccard term of :func:`rerank` (steps 1-5 of docs/method.md, "k-reciprocal re-ranking")
+    with every item both query and gallery, each item once: ``rerank_features(f[:m], f[m:],
+    lambda_value=0)`` equals ``jaccard_distance(f)[:m, m:]`` for any m. This is the distance
+    SpCL-style pseudo-labelling clusters (docs/method.md, "Learning without identity labels").
+    Symmetric, in [0, 1], 0 on the diagonal.
+
+    Raises:
+        ValueError: fewer than 2 items, unknown metric, NaN/inf features, k1 or k2 below 1.
+    """
+    x = features if isinstance(features, torch.Tensor) else torch.as_tensor(np.asarray(features))
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"features {tuple(x.shape)}: expected (N, D) with N >= 2")
+    src = _Features(x[:1], x[1:], metric)
+    v = _encoded(src, k1, k2, np.empty((1, x.shape[0] - 1), dtype=np.float32))
+    cols = v.tocsc()
+    out = np.empty((x.shape[0], x.shape[0]), dtype=np.float32)
+    step = max(1, _CHUNK_ELEMENTS // (8 * x.shape[0]))
+    for r0 in range(0, x.shape[0], step):
+        out[r0:r0 + step] = _jaccard_rows(v, cols, r0, min(r0 + step, x.shape[0]))
+    out = np.clip(np.maximum(out, out.T), 0.0, 1.0)  # s may pass 1 by a rounding
+    np.fill_diagonal(out, 0.0)
+    return out

@@ -119,28 +119,44 @@ def load_data(cfg: Config) -> VideoReIDDataset:
                            **({"packed": True} if cfg.data.packed else {}),
                            **({} if cfg.data.cache else {"cache": False}),
                            **({"crop_box": cfg.data.crop_box} if cfg.data.crop_box != "none" else {}))
+    d = cfg.data
+    if d.id_switches or d.fragments:
+        from reid.data.tracker_errors import simulate_tracker_errors
+
+        dataset = simulate_tracker_errors(dataset, id_switches=d.id_switches, fragments=d.fragments, seed=cfg.seed)
+    if d.labels == "ignore" and dataset.train_truth is None:
+        # the diagnostics' own copy (cluster purity); training reads no pid (reid/pipeline/pseudo_labels.py)
+        dataset = dataclasses.replace(dataset, train_truth=[(t.pid,) for t in dataset.train])
     if cfg.eval.protocol == "retrieval" and dataset.query:
         test_classes = len({t.pid for t in dataset.query})
         if test_classes < 2:
             raise DatasetError(f"{cfg.data.name} at {cfg.data.root}: the test part has {len(dataset.query)} image(s) "
                                f"of {test_classes} class(es); leave-one-out retrieval and its NMI need at least 2 "
                                "test classes (or no test part at all, to train only)")
-    dataset.log_summary()
+    dataset.log_summary(train_ids=d.labels == "use")
     return dataset
 
 
 def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int = 0, rank: int = 0,
-                       world_size: int = 1, pin_memory: bool = False) -> DataLoader:
+                       world_size: int = 1, pin_memory: bool = False, *, labels: list[int] | None = None,
+                       num_batches: int | None = None) -> DataLoader:
     """The identity-balanced training stream from ``start_batch`` on; ``rank`` of ``world_size``
-    gets its share of every global batch. ``pin_memory``: page-locked batches, for a CUDA device."""
+    gets its share of every global batch. ``pin_memory``: page-locked batches, for a CUDA device.
+
+    ``labels`` (one per training tracklet, -1: never drawn) replace the tracklets' pids, which are
+    then never read, and every batch mixes cameras (pseudo-identities, ``data.labels: ignore``).
+    ``num_batches``: the stream ends before that batch (default ``train.iterations``)."""
     d = cfg.data
     transform = ClipTransform(d.height, d.width, train=True, flip=d.flip, pad_crop=d.pad_crop,
                               random_erasing=d.random_erasing, crop=d.crop, per_frame=d.augment_per_frame,
                               resize=d.resize, color_jitter=d.color_jitter)
-    clips = TrainClips(dataset.train, seq_len=d.seq_len, sampling=d.sampling, transform=transform, seed=cfg.seed)
-    sampler = IdentityBatchSampler([t.pid for t in dataset.train], num_identities=d.num_identities,
-                                   num_instances=d.num_instances, seed=cfg.seed, num_batches=cfg.train.iterations,
-                                   epoch=d.epoch, rank=rank, world_size=world_size)
+    clips = TrainClips(dataset.train, seq_len=d.seq_len, sampling=d.sampling, transform=transform, seed=cfg.seed,
+                       labels=labels)
+    sampler = IdentityBatchSampler([t.pid for t in dataset.train] if labels is None else labels,
+                                   num_identities=d.num_identities, num_instances=d.num_instances, seed=cfg.seed,
+                                   num_batches=cfg.train.iterations if num_batches is None else num_batches,
+                                   epoch=d.epoch, rank=rank, world_size=world_size,
+                                   cameras=None if labels is None else [t.camid for t in dataset.train])
     sampler.start_batch = start_batch
     return DataLoader(clips, batch_sampler=sampler, num_workers=d.workers,
                       persistent_workers=False, pin_memory=pin_memory)

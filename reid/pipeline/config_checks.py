@@ -21,6 +21,8 @@ from reid.engine.distributed import DIST_BACKENDS
 from reid.engine.extract import FEATURES
 from reid.engine.precision import PRECISIONS
 from reid.engine.trainer import BEST_METRICS, LOSS_LEVELS, OPTIMIZERS, SCHEDULES, check_schedule
+from reid.errors import ConfigError
+from reid.eval.clustering import OUTLIERS
 from reid.eval.distance import METRICS
 from reid.losses import build_loss
 from reid.models.backbones import BACKBONES
@@ -28,6 +30,7 @@ from reid.models.reid_net import NECKS
 from reid.models.temporal_pooling import POOLINGS
 from reid.pipeline.builders import check_image_retrieval, parse_device
 from reid.pipeline.evaluation import EVAL_PROTOCOLS
+from reid.pipeline.pseudo_labels import LABELS, check_cluster_config
 
 #: config key -> the values it accepts
 CHOICES: dict[str, Collection[str]] = {
@@ -35,6 +38,7 @@ CHOICES: dict[str, Collection[str]] = {
     "data.epoch": EPOCHS,
     "data.crop": CROPS,
     "data.crop_box": CROP_BOX,
+    "data.labels": LABELS,
     "model.backbone": tuple(BACKBONES),
     "model.pooling": tuple(POOLINGS),
     "model.neck": NECKS,
@@ -47,6 +51,7 @@ CHOICES: dict[str, Collection[str]] = {
     "eval.metric": METRICS,
     "eval.protocol": EVAL_PROTOCOLS,
     "eval.feature": FEATURES,
+    "cluster.outliers": OUTLIERS,
 }
 
 
@@ -69,4 +74,8 @@ def check_config(cfg: Config) -> Config:
     build_loss(cfg.loss.terms)
     check_schedule(cfg.train)
     check_image_retrieval(cfg)
+    check_cluster_config(cfg.cluster)
+    for key in ("id_switches", "fragments"):
+        if not 0.0 <= getattr(cfg.data, key) <= 1.0:
+            raise ConfigError(f"config key 'data.{key}': {getattr(cfg.data, key)!r}, expected a fraction in [0, 1]")
     return cfg

@@ -23,6 +23,7 @@ from reid.models import ReIDNet
 from reid.pipeline.builders import build_model_for, build_train_loader, load_data, resolve_device, seed_everything
 from reid.pipeline.config_checks import check_config
 from reid.pipeline.evaluation import evaluate_model
+from reid.pipeline.pseudo_labels import PseudoLabels, resize_classifier
 from reid.report.run_report import write_text
 
 logger = logging.getLogger(__name__)
@@ -51,11 +52,12 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
 def config_changes(saved: dict, current: dict) -> list[str]:
     """``key: saved -> current`` for every key that differs and may not change on resume."""
     a, b = _flatten(saved), _flatten(current)
+    default = _flatten(config_to_dict(Config()))  # a key newer than the saved config: there at its default
     changed = []
     for key in sorted(set(a) | set(b)):
         if key in RESUMABLE_KEYS or key.startswith(RESUMABLE_SECTIONS):
             continue
-        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+        if a.get(key, default.get(key, "<absent>")) != b.get(key, "<absent>"):
             changed.append(f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}")
     return changed
 
@@ -171,10 +173,24 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
             dataset = load_data(cfg)  # rank 0 first: it may generate synthetic data or write index caches
         dist.barrier()
     dataset = dataset if dataset is not None else load_data(cfg)
+    pseudo = None
+    if cfg.data.labels == "ignore":  # from here on no training pid is read (reid/pipeline/pseudo_labels.py)
+        if dist.enabled:
+            raise ConfigError("data.labels=ignore re-clusters and rebuilds the classifier during the run, which a "
+                              "distributed run cannot do yet; train it in one process")
+        pseudo = PseudoLabels(cfg, dataset, device)
+        if found is not None and "pseudo_labels" in found[1]:
+            pseudo.load_state_dict(found[1]["pseudo_labels"])
+        logger.info("training without identity labels: %d training tracklets, each its own identity until the "
+                    "first clustering round%s", len(dataset.train),
+                    f" (iterations {', '.join(map(str, pseudo.rounds))})" if pseudo.rounds else " (none: stage 1 only)")
+    num_classes = pseudo.num_classes if pseudo is not None else dataset.num_train_pids
     if model is None:
         seed_everything(cfg.seed)
-        model, init_used = build_model_for(cfg, dataset.num_train_pids)
+        model, init_used = build_model_for(cfg, len(dataset.train) if pseudo is not None else num_classes)
         logger.info("backbone %s initialised from %s", cfg.model.backbone, init_used)
+    if pseudo is not None and model.centres.shape[0] != num_classes:
+        resize_classifier(model, num_classes, cfg.model.classifier_std)  # the resumed round's identities; the checkpoint fills it
     model.to(device)
     criterion.to(device)
 
@@ -184,8 +200,10 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
                                dist=dist)["plain"]
         return {"eval_rank1": plain["rank1"], "eval_mAP": plain["mAP"]}
 
-    trainer = Trainer(model, criterion, cfg.train, out, device,
-                      extra_state={"config": config_to_dict(cfg), "num_classes": dataset.num_train_pids},
+    extra = {"config": config_to_dict(cfg), "num_classes": num_classes}
+    if pseudo is not None:
+        extra["pseudo_labels"] = pseudo.state_dict()
+    trainer = Trainer(model, criterion, cfg.train, out, device, extra_state=extra,
                       evaluate=evaluate if dataset.query and dataset.gallery else None, dist=dist)
     trainer.checkpoints = series
     if found is not None:
@@ -194,9 +212,12 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
             logger.warning("%s is already at iteration %d of train.iterations=%d: nothing left to train "
                            "(raise train.iterations to train on, or use --force-new to start over)",
                            found[0], trainer.state.iteration, cfg.train.iterations)
-    loader = build_train_loader(cfg, dataset, start_batch=trainer.sampler_position, rank=dist.rank,
-                                world_size=dist.world_size, pin_memory=pin_memory(device))
-    state = trainer.train(iter(loader))
+    if pseudo is not None:
+        state = trainer.train(pseudo.batches(trainer))
+    else:
+        loader = build_train_loader(cfg, dataset, start_batch=trainer.sampler_position, rank=dist.rank,
+                                    world_size=dist.world_size, pin_memory=pin_memory(device))
+        state = trainer.train(iter(loader))
     broadcast_buffers(model, dist)  # the model every rank returns is rank 0's, the one saved
     for name, term in criterion.terms.items():
         stats = getattr(term, "stats", None)

@@ -6,6 +6,12 @@ Layout (see docs/own_footage.md)::
     root/query/<pid>/<camid>_<tracklet>/<frame>.jpg     # gallery may be present
     root/gallery/<pid>/<camid>_<tracklet>/<frame>.jpg
     root/<pid>/<camid>_<tracklet>/<frame>.jpg           # or: no split folders, everything is train
+    root/<camid>_<tracklet>/<frame>.jpg                 # or: unlabelled, every folder one tracklet
+
+In the unlabelled layout (``reid.data.footage.gallery.load_unlabelled``) everything is train and
+each tracklet is its own pid (0..N-1 in folder order): the labels are track ids, for training
+without identity labels (``data.labels: ignore``); the camera is ``<camid>`` of a
+``<camid>_<tracklet>`` folder name, else -1.
 
 ``pid``, ``camid`` and ``tracklet`` are non-negative integers (camid 0-based). Frames are sorted
 numerically by the digit groups of their names (``9.jpg`` < ``10.jpg`` < ``100.jpg``). Train pids
@@ -134,8 +140,14 @@ def load_folder(root: str | os.PathLike, split_id: int = 0) -> VideoReIDDataset:
         raise DatasetError(f"own-footage root {root} does not exist or is not a folder")
     if split_id != 0:
         raise DatasetError(f"own-footage dataset {root} has one split; split_id={split_id} is out of range (0..0)")
+    from reid.data.footage.gallery import gallery_layout, load_unlabelled
+
     top = list_dirs(root)
     split_dirs = [d for d in top if d in SPLITS]
+    if top and not split_dirs and gallery_layout(root) == "unlabelled":
+        train = [dataclasses.replace(t, pid=i) for i, t in enumerate(load_unlabelled(root))]
+        logger.info("loaded own footage from %s: unlabelled layout, %d tracklets, each its own pid", root, len(train))
+        return VideoReIDDataset(name="folder", train=train, query=[], gallery=[])
     skipped: Counter = Counter()
     parts: dict[str, list[Tracklet]] = {s: [] for s in SPLITS}
     if split_dirs:

@@ -1,0 +1,102 @@
+"""Pseudo-identities from embeddings: k-reciprocal Jaccard distance, DBSCAN, labels, centres, purity.
+
+Pure functions of arrays (docs/method.md, "Learning without identity labels"); the training loop
+that calls them each round is reid/pipeline/pseudo_labels.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from reid.errors import ConfigError
+from reid.eval.reranking import jaccard_distance
+
+#: cluster.outliers: what becomes of the items DBSCAN leaves out
+OUTLIERS = ("singleton", "drop")
+
+
+def dbscan_clusters(features: np.ndarray, *, eps: float, min_samples: int, k1: int, k2: int,
+                    metric: str = "euclidean") -> np.ndarray:
+    """(N,) cluster ids of DBSCAN on the k-reciprocal Jaccard distance of ``features`` (N, D); -1: none.
+
+    Cluster ids are 0..C-1 in the order of each cluster's first item.
+    """
+    from sklearn.cluster import DBSCAN
+
+    if not eps > 0 or min_samples < 1:
+        raise ConfigError(f"cluster.eps={eps!r} must be > 0 and cluster.min_samples={min_samples!r} >= 1")
+    n = len(features)
+    if n < 2:
+        return np.zeros(n, dtype=np.int64)
+    dist = jaccard_distance(features, metric=metric, k1=min(k1, n - 1), k2=min(k2, n))
+    raw = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(dist.astype(np.float64))
+    return first_seen_order(raw)
+
+
+def first_seen_order(ids: np.ndarray) -> np.ndarray:
+    """``ids`` renumbered 0..C-1 by first appearance; negative ids stay -1."""
+    out = np.full(len(ids), -1, dtype=np.int64)
+    mapping: dict[int, int] = {}
+    for i, c in enumerate(np.asarray(ids).tolist()):
+        if c >= 0:
+            out[i] = mapping.setdefault(c, len(mapping))
+    return out
+
+
+def pseudo_labels(clusters: np.ndarray, outliers: str = "singleton") -> np.ndarray:
+    """(N,) training labels from cluster ids: clusters keep their ids 0..C-1; an item without a
+    cluster gets an identity of its own (C, C+1, ... in order; ``singleton``) or -1 (``drop``:
+    never drawn)."""
+    if outliers not in OUTLIERS:
+        raise ConfigError(f"config key 'cluster.outliers': {outliers!r} is not one of {', '.join(OUTLIERS)}")
+    labels = np.asarray(clusters, dtype=np.int64).copy()
+    alone = np.flatnonzero(labels < 0)
+    if outliers == "singleton":
+        labels[alone] = labels.max(initial=-1) + 1 + np.arange(len(alone))
+    return labels
+
+
+def class_centres(features: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes, D) float32: per label, the L2-normalised mean of its L2-normalised features
+    (labels < 0 are left out; a class without items gets a zero row)."""
+    x = np.asarray(features, dtype=np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    keep = labels >= 0
+    sums = np.zeros((num_classes, x.shape[1]))
+    np.add.at(sums, labels[keep], x[keep])
+    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def purity(clusters: np.ndarray, truth: np.ndarray) -> float:
+    """Fraction of clustered items (id >= 0) whose true identity is their cluster's most common one."""
+    clusters, truth = np.asarray(clusters), np.asarray(truth)
+    members = clusters >= 0
+    if not members.any():
+        return float("nan")
+    agree = 0
+    for c in np.unique(clusters[members]):
+        agree += Counter(truth[clusters == c].tolist()).most_common(1)[0][1]
+    return agree / int(members.sum())
+
+
+def split_identities(clusters: np.ndarray, truth: np.ndarray) -> float:
+    """Mean number of clusters a true identity's clustered items fall into (1.0: none is split)."""
+    clusters, truth = np.asarray(clusters), np.asarray(truth)
+    members = clusters >= 0
+    ids = np.unique(truth[members])
+    if not len(ids):
+        return float("nan")
+    return float(np.mean([len(np.unique(clusters[members & (truth == p)])) for p in ids]))
+
+
+def ranking_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """P(score of a positive < score of a negative) (ties count half): how well low ``scores``
+    (e.g. CAA attention) single out the ``positive`` items (e.g. tracks that mix two people)."""
+    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
+    pos, neg = scores[positive], scores[~positive]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    less = (pos[:, None] < neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(less / (len(pos) * len(neg)))

@@ -1,0 +1,254 @@
+"""Training without identity labels (``data.labels: ignore``): tracks, then clusters, as identities.
+
+Stage 1: every training tracklet is its own pseudo-identity (inside one camera, two tracks rarely
+show one person at once: TAUDL's tracklet association), drawn P x K with cameras mixed in every
+batch; the K clips of an identity are K random frame draws of its one tracklet. Stage 2, at the
+rounds ``cluster.start`` + k ``cluster.every`` (fractions of the run): the training tracklets are
+embedded, their k-reciprocal Jaccard distance clustered by DBSCAN, the clusters become the
+identities (tracklets left out: ``cluster.outliers``), and the classifier, whose weight rows are
+the class centres CAA and CE use, is rebuilt with one row per identity: the L2-normalised mean of
+its members' classifier inputs; the optimizer gets the new rows with fresh state (SpCL, Cluster
+Contrast; docs/method.md, "Learning without identity labels").
+
+The loop is a stream of batches that ``Trainer.train`` consumes: between two rounds it is one
+DataLoader over the current labels, and a round runs between two steps (after the hooks of the
+step before, so a checkpoint written there holds the labels it was trained with). The labels, the
+iteration that made them and the round count go into every checkpoint, so a resumed run continues
+exactly (a round due at the resumed iteration is made again from the same weights).
+
+The training pids are never read here. ``dataset.train_truth`` (who each tracklet really shows,
+where known) only feeds the logged diagnostics: cluster purity, and the CAA attention of tracks
+that mix two people against the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from reid.config import ClusterConfig, Config
+from reid.data import VideoReIDDataset
+from reid.errors import ConfigError
+from reid.eval.clustering import (OUTLIERS, class_centres, dbscan_clusters, pseudo_labels, purity, ranking_auc,
+                                  split_identities)
+from reid.models import ReIDNet
+from reid.pipeline.builders import build_train_loader
+from reid.pipeline.evaluation import embed
+
+logger = logging.getLogger(__name__)
+
+LABELS = ("use", "ignore")
+
+
+def check_cluster_config(c: ClusterConfig) -> None:
+    """Raise ConfigError naming the first ``cluster.*`` key outside its range."""
+    if c.outliers not in OUTLIERS:
+        raise ConfigError(f"config key 'cluster.outliers': {c.outliers!r} is not one of {', '.join(OUTLIERS)}")
+    for key, ok, expected in (("start", 0.0 <= c.start <= 1.0, "a fraction of train.iterations in [0, 1]"),
+                              ("every", 0.0 <= c.every < 1.0, "a fraction of train.iterations in [0, 1) (0: once)"),
+                              ("eps", c.eps > 0, "> 0"), ("min_samples", c.min_samples >= 1, ">= 1"),
+                              ("k1", c.k1 >= 1, ">= 1"), ("k2", c.k2 >= 1, ">= 1")):
+        if not ok:
+            raise ConfigError(f"config key 'cluster.{key}': {getattr(c, key)!r}, expected {expected}")
+
+
+def round_iterations(c: ClusterConfig, iterations: int) -> list[int]:
+    """The iterations after which labels are re-made: round((start + k every) iterations) < iterations."""
+    out: list[int] = []
+    k = 0
+    while True:
+        it = round((c.start + k * c.every) * iterations)
+        if it >= iterations:
+            return out
+        if not out or it > out[-1]:
+            out.append(it)
+        if c.every == 0:
+            return out
+        k += 1
+
+
+def informative_truth(dataset: VideoReIDDataset) -> np.ndarray | None:
+    """(N,) each training tracklet's (first) true identity, or None when unknown or when no two
+    tracklets share one (the labels are then track ids: nothing to measure clusters against)."""
+    truth = dataset.train_truth
+    if truth is None or len(truth) != len(dataset.train):
+        return None
+    first = np.array([t[0] for t in truth])
+    return first if len(np.unique(first)) < len(first) else None
+
+
+class PseudoLabels:
+    """The pseudo-identities of the training tracklets through a run, and the stream of batches.
+
+    Attributes:
+        labels: (N,) int64, -1 for tracklets not drawn.
+        made_at: the iteration the labels were made at (0: stage 1's, one per tracklet).
+        rounds_done: clustering rounds made so far.
+    """
+
+    def __init__(self, cfg: Config, dataset: VideoReIDDataset, device: torch.device) -> None:
+        check_cluster_config(cfg.cluster)
+        self.cfg, self.dataset, self.device = cfg, dataset, device
+        self.labels = np.arange(len(dataset.train), dtype=np.int64)
+        self.made_at, self.rounds_done = 0, 0
+        self.rounds = round_iterations(cfg.cluster, cfg.train.iterations)
+        self.truth = informative_truth(dataset)
+        self.mixed = None if self.truth is None else np.array([len(t) > 1 for t in dataset.train_truth])
+        self._attention_mark: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.labels.max(initial=-1)) + 1
+
+    def state_dict(self) -> dict:
+        return {"labels": torch.from_numpy(self.labels.copy()), "made_at": self.made_at, "rounds_done": self.rounds_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        labels = state["labels"].numpy().astype(np.int64)
+        if len(labels) != len(self.dataset.train):
+            raise ConfigError(f"the checkpoint's pseudo-labels cover {len(labels)} training tracklets, this dataset "
+                              f"has {len(self.dataset.train)}; use another output_dir or --force-new")
+        self.labels, self.made_at, self.rounds_done = labels, int(state["made_at"]), int(state["rounds_done"])
+
+    def batches(self, trainer) -> Iterator:
+        """``(clips, labels, camids, indices)`` from the trainer's iteration to ``train.iterations``,
+        re-clustering at each round (between the steps)."""
+        total = self.cfg.train.iterations
+        it = trainer.state.iteration
+        while it < total:
+            if it in self.rounds and self.rounds_done <= self.rounds.index(it):
+                self.recluster(trainer, it)
+            end = min([r for r in self.rounds if r > it] + [total])
+            loader = build_train_loader(self.cfg, self.dataset, start_batch=it, num_batches=end,
+                                        labels=self.labels.tolist(), pin_memory=self.device.type == "cuda")
+            yield from loader
+            it = trainer.state.iteration
+            if it < end:  # the trainer stopped
+                return
+        self.log_attention(trainer, total, record={})
+
+    def recluster(self, trainer, iteration: int) -> None:
+        """One round: embed, cluster, relabel, rebuild the classifier; logged into the run's history."""
+        c = self.cfg.cluster
+        model: ReIDNet = trainer.model
+        with torch.random.fork_rng(devices=[]):  # the extraction's loader draws a seed: keep training's RNG
+            feats = embed(self.cfg, model, self.dataset.train, self.device)
+        clusters = dbscan_clusters(feats, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
+                                   metric=self.cfg.eval.metric)
+        labels = pseudo_labels(clusters, c.outliers)
+        self.made_at, self.rounds_done = iteration, self.rounds_done + 1
+        drawable = len(np.unique(labels[labels >= 0]))
+        if drawable < self.cfg.data.num_identities:
+            logger.warning("pseudo-labels, round %d at iteration %d: the clusters give %d identities to draw, fewer "
+                           "than a batch's data.num_identities=%d; the previous identities stay (lower cluster.eps "
+                           "or cluster.min_samples, or use cluster.outliers=singleton)", self.rounds_done, iteration,
+                           drawable, self.cfg.data.num_identities)
+            trainer.extra_state["pseudo_labels"] = self.state_dict()
+            return
+        self.labels = labels
+        centres = class_centres(classifier_inputs(model, feats, self.cfg.eval.feature), self.labels, self.num_classes)
+        replace_classifier(trainer, centres)
+        trainer.extra_state["num_classes"] = self.num_classes
+        trainer.extra_state["pseudo_labels"] = self.state_dict()
+        record = {"iteration": iteration, "clusters": int(clusters.max(initial=-1)) + 1,
+                  "clustered": int((clusters >= 0).sum()), "left_out": int((clusters < 0).sum()),
+                  "classes": self.num_classes}
+        sizes = np.bincount(clusters[clusters >= 0]) if (clusters >= 0).any() else np.zeros(0)
+        if self.truth is not None:
+            record["purity"] = purity(clusters, self.truth)
+            record["clusters_per_identity"] = split_identities(clusters, self.truth)
+        self.log_attention(trainer, iteration, record)
+        logger.info("pseudo-labels, round %d at iteration %d: %d clusters (largest %d) hold %d of %d tracklets, "
+                    "%d left out (%s); %d identities%s", self.rounds_done, iteration, record["clusters"],
+                    int(sizes.max(initial=0)), record["clustered"], len(self.labels), record["left_out"],
+                    "each its own identity" if c.outliers == "singleton" else "not drawn", self.num_classes,
+                    _truth_note(record))
+
+    def log_attention(self, trainer, iteration: int, record: dict) -> None:
+        """CAA attention on tracks that mix two people against the others, over the steps since the
+        last round (diagnostics: needs the truth); ``record`` goes into the history."""
+        if self.mixed is not None and self.mixed.any() and (~self.mixed).any():
+            attention = trainer.state.attention
+            s, n = attention.sum.clone(), attention.count.clone()
+            if self._attention_mark is not None:
+                s0, n0 = self._attention_mark
+                s[:len(s0)] -= s0
+                n[:len(n0)] -= n0
+            self._attention_mark = (attention.sum.clone(), attention.count.clone())
+            mean = np.full(len(self.labels), np.nan)
+            k = min(len(mean), len(s))
+            seen = n[:k].numpy() > 0
+            mean[:k][seen] = (s[:k].numpy() / np.maximum(n[:k].numpy(), 1))[seen]
+            ok = ~np.isnan(mean)
+            if ok[self.mixed].any() and ok[~self.mixed].any():
+                record["attention_mixed"] = float(np.nanmean(mean[self.mixed]))
+                record["attention_clean"] = float(np.nanmean(mean[~self.mixed]))
+                record["attention_auc_mixed"] = ranking_auc(mean[ok], self.mixed[ok])
+                if "clusters" not in record:
+                    logger.info("CAA attention since iteration %d: %s", self.made_at, _truth_note(record).lstrip("; "))
+        if record:
+            trainer.add_record({"iteration": iteration, **record})
+            board = getattr(trainer, "board", None)
+            if board is not None:
+                board.add("pseudo_labels", iteration, record)
+
+
+def _truth_note(record: dict) -> str:
+    parts = []
+    if "purity" in record:
+        parts.append(f"purity {record['purity']:.3f}, {record['clusters_per_identity']:.2f} clusters per person")
+    if "attention_mixed" in record:
+        parts.append(f"CAA attention {record['attention_mixed']:.3f} on tracks mixing two people vs "
+                     f"{record['attention_clean']:.3f} on the others (AUC {record['attention_auc_mixed']:.2f})")
+    return "; " + "; ".join(parts) + " (diagnostics from the known truth, not used for training)" if parts else ""
+
+
+def classifier_inputs(model: ReIDNet, feats: np.ndarray, feature: str) -> np.ndarray:
+    """The classifier's input for tracklet embeddings ``feats`` (N, D): the BNNeck's output in eval
+    mode (an affine map, so it commutes with the clip mean), or ``feats`` themselves."""
+    if feature == "neck" or isinstance(model.neck, nn.Identity):
+        return feats
+    neck = model.neck
+    was = neck.training
+    neck.eval()
+    with torch.no_grad():
+        out = neck(torch.from_numpy(feats).to(next(neck.parameters()).device)).float().cpu().numpy()
+    neck.train(was)
+    return out
+
+
+def resize_classifier(model: ReIDNet, num_classes: int, std: float = 0.001) -> tuple[nn.Linear, nn.Linear]:
+    """Give ``model`` a new classifier of ``num_classes`` rows (normal init of ``std``, bias 0);
+    returns (old, new)."""
+    old = model.classifier
+    new = nn.Linear(old.in_features, max(num_classes, 1), bias=old.bias is not None)
+    new = new.to(device=old.weight.device, dtype=old.weight.dtype)
+    with torch.no_grad():
+        new.weight.normal_(0.0, std)
+        if new.bias is not None:
+            new.bias.zero_()
+    model.classifier = new
+    return old, new
+
+
+def replace_classifier(trainer, centres: np.ndarray) -> None:
+    """The trainer's model gets a classifier whose rows are ``centres`` (K, D) and bias 0; the
+    optimizer optimises the new parameters in the old ones' places, their state started afresh."""
+    if trainer.dist.enabled:
+        raise ConfigError("data.labels=ignore re-clusters and rebuilds the classifier, which a distributed run "
+                          "cannot do yet; train it in one process")
+    old, new = resize_classifier(trainer.model, len(centres))
+    with torch.no_grad():
+        new.weight.copy_(torch.from_numpy(centres))
+    swap = {id(old.weight): new.weight}
+    if old.bias is not None:
+        swap[id(old.bias)] = new.bias
+    for group in trainer.optimizer.param_groups:
+        group["params"] = [swap.get(id(p), p) for p in group["params"]]
+    for p in (old.weight, old.bias):
+        if p is not None:
+            trainer.optimizer.state.pop(p, None)

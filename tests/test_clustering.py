@@ -1,0 +1,60 @@
+"""Pseudo-identities: the Jaccard distance against re-ranking, DBSCAN labels, centres, diagnostics."""
+
+import numpy as np
+import pytest
+
+from reid.config import ClusterConfig
+from reid.eval.clustering import (class_centres, dbscan_clusters, first_seen_order, pseudo_labels, purity,
+                                  ranking_auc, split_identities)
+from reid.eval.reranking import jaccard_distance, rerank_features
+from reid.pipeline.pseudo_labels import round_iterations
+
+
+def blobs(seed=0, ids=6, per=5, dim=16, spread=0.05):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(ids, dim))
+    truth = np.repeat(np.arange(ids), per)
+    x = centres[truth] + spread * rng.normal(size=(ids * per, dim))
+    order = rng.permutation(len(x))
+    return x[order].astype(np.float32), truth[order]
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("m", [1, 7, 29])
+def test_jaccard_is_the_jaccard_term_of_rerank(metric, m):
+    """rerank(Q, G, lambda=0) is the Jaccard term between Q and G of the joint set Q + G."""
+    x, _ = blobs(seed=m)
+    full = jaccard_distance(x, metric=metric, k1=6, k2=3)
+    reranked = rerank_features(x[:m], x[m:], metric=metric, k1=6, k2=3, lambda_value=0.0)
+    np.testing.assert_allclose(full[:m, m:], np.clip(reranked, 0, 1), atol=2e-6)
+    assert np.array_equal(full, full.T) and np.all(np.diag(full) == 0)
+    assert full.min() >= 0 and full.max() <= 1
+
+
+def test_dbscan_finds_separated_people_and_leaves_a_stray_out():
+    x, truth = blobs()
+    stray = np.random.default_rng(9).normal(size=(1, x.shape[1])).astype(np.float32) * 5
+    clusters = dbscan_clusters(np.concatenate([x, stray]), eps=0.6, min_samples=3, k1=4, k2=1)
+    assert clusters[-1] == -1
+    assert purity(clusters[:-1], truth) == 1.0 and split_identities(clusters[:-1], truth) == 1.0
+    assert clusters.max() + 1 == 6 and clusters[0] == 0  # ids in first-seen order
+
+
+def test_labels_centres_and_diagnostics():
+    clusters = np.array([-1, 0, 0, 1, -1, 1])
+    assert pseudo_labels(clusters, "singleton").tolist() == [2, 0, 0, 1, 3, 1]
+    assert pseudo_labels(clusters, "drop").tolist() == [-1, 0, 0, 1, -1, 1]
+    assert first_seen_order(np.array([5, -1, 2, 5])).tolist() == [0, -1, 1, 0]
+    feats = np.array([[1, 0], [3, 0], [0, 2], [0, 1], [1, 1], [0, 5]], dtype=np.float32)
+    centres = class_centres(feats, pseudo_labels(clusters, "drop"), 2)
+    np.testing.assert_allclose(centres, [[0.5 ** 0.5, 0.5 ** 0.5], [0, 1]], atol=1e-6)  # means of unit rows
+    assert purity(np.array([0, 0, 0, 1, 1, -1]), np.array([4, 4, 5, 6, 6, 9])) == pytest.approx(4 / 5)
+    assert split_identities(np.array([0, 1, 1, -1]), np.array([3, 3, 4, 4])) == 1.5
+    assert ranking_auc(np.array([0.1, 0.2, 0.5, 0.9]), np.array([1, 0, 0, 0], bool)) == 1.0
+    assert ranking_auc(np.array([0.5, 0.5]), np.array([1, 0], bool)) == 0.5
+
+
+@pytest.mark.parametrize("start, every, rounds", [(0.3, 0.1, [30, 40, 50, 60, 70, 80, 90]), (0.5, 0.0, [50]),
+                                                  (1.0, 0.1, []), (0.0, 0.5, [0, 50])])
+def test_round_iterations(start, every, rounds):
+    assert round_iterations(ClusterConfig(start=start, every=every), 100) == rounds

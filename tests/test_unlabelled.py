@@ -1,0 +1,139 @@
+"""Training without identity labels (data.labels=ignore): no training pid is read, batches mix
+cameras, a pseudo-identity's clips are draws of its track, rounds resume exactly, tracker errors."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from reid.config import load_config
+from reid.data.clip_dataset import TrainClips
+from reid.data.identity_sampler import IdentityBatchSampler
+from reid.data.tracker_errors import simulate_tracker_errors
+from reid.data.tracklet import Tracklet, VideoReIDDataset
+from reid.data.transforms import ClipTransform
+
+TINY = [
+    "data.height=32", "data.width=16", "data.seq_len=2", "data.test_seq_len=4", "data.test_max_frames=4",
+    "data.num_identities=3", "data.num_instances=2", "data.workers=0", "data.pad_crop=2",
+    "synthetic.preset=tiny", "model.backbone=resnet18", "model.init=random", "model.embed_dim=16",
+    "model.neck=bnneck", "train.log_every=2", "train.checkpoint_every=0", "train.tensorboard=false",
+    "eval.batch_size=16", "data.labels=ignore", "cluster.start=0.34", "cluster.every=0.33", "cluster.k1=5",
+    "cluster.k2=2", "cluster.min_samples=2",
+]
+
+
+def tiny_config(tmp_path, out, *extra):
+    return load_config(None, [*TINY, f"data.root={tmp_path / 'data'}", f"output_dir={tmp_path / out}", *extra])
+
+
+class HiddenPid:
+    """A pid that fails on any use: comparing, hashing, converting, formatting."""
+
+    def _read(self, *args):
+        raise AssertionError("a training pid was read")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __hash__ = _read
+    __int__ = __index__ = __float__ = __bool__ = __str__ = __repr__ = __format__ = _read
+
+
+def hide_pids(dataset: VideoReIDDataset) -> VideoReIDDataset:
+    return dataclasses.replace(dataset, train=[dataclasses.replace(t, pid=HiddenPid()) for t in dataset.train])
+
+
+@pytest.mark.slow
+def test_no_training_pid_is_read_when_labels_are_ignored(tmp_path):
+    """Stage 1, clustering rounds (with their diagnostics) and periodic evaluation run with every
+    training pid replaced by an object that raises on any use; with labels used, the same fails."""
+    from reid.pipeline.builders import load_data
+    from reid.pipeline.training import run_training
+
+    cfg = tiny_config(tmp_path, "ignore", "train.iterations=6", "train.eval_every=3", "data.id_switches=0.2")
+    dataset = load_data(cfg)
+    assert dataset.train_truth is not None  # the diagnostics' copy, taken when the data was loaded
+    model, state = run_training(cfg, hide_pids(dataset))
+    rounds = [h for h in state.history if "clusters" in h]
+    assert [h["iteration"] for h in rounds] == [2, 4] and all("purity" in h for h in rounds)
+    assert model.centres.shape[0] == rounds[-1]["classes"]
+    assert any("eval_rank1" in h for h in state.history)
+
+    used = tiny_config(tmp_path, "use", "train.iterations=6", "data.labels=use")
+    with pytest.raises(AssertionError, match="a training pid was read"):
+        run_training(used, hide_pids(load_data(used)))
+
+
+@pytest.mark.slow
+def test_rounds_resume_exactly(tmp_path):
+    """A run resumed at a round's iteration (the round not yet made) ends with the same weights and
+    labels as the run straight through; so does one resumed between rounds."""
+    from reid.engine.checkpoint import load_checkpoint
+    from reid.pipeline.training import run_training
+
+    straight = tiny_config(tmp_path, "straight", "train.iterations=6", "train.checkpoint_every=1",
+                           "train.keep_checkpoints=6")
+    model_a, _ = run_training(straight)
+    labels_a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["pseudo_labels"]["labels"]
+    for at in (4, 3):
+        resumed = tiny_config(tmp_path, f"resumed{at}", "train.iterations=6",
+                              f"train.resume={tmp_path / 'straight' / f'checkpoint-{at:08d}.pt'}")
+        model_b, state_b = run_training(resumed)
+        assert state_b.iteration == 6
+        assert model_b.centres.shape == model_a.centres.shape
+        for (name, a), (_, b) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+        labels_b = load_checkpoint(tmp_path / f"resumed{at}" / "checkpoint.pt")["pseudo_labels"]["labels"]
+        assert torch.equal(labels_a, labels_b)
+
+
+def tracklets(n=12, cams=3, length=6):
+    return [Tracklet(frames=tuple(f"t{i}/f{f}.jpg" for f in range(length)), pid=i // 2, camid=i % cams,
+                     name=f"t{i}") for i in range(n)]
+
+
+def test_batches_mix_cameras_and_skip_dropped_tracklets():
+    train = tracklets(n=30, cams=3)
+    labels = list(range(30))
+    labels[5] = labels[7] = -1
+    sampler = IdentityBatchSampler(labels, num_identities=4, num_instances=2, seed=1, num_batches=40,
+                                   cameras=[t.camid for t in train])
+    for batch in sampler:
+        idx = [i for i, _ in batch]
+        assert len({train[i].camid for i in idx}) >= 2
+        assert 5 not in idx and 7 not in idx
+        assert all(idx[2 * k] == idx[2 * k + 1] for k in range(4))  # K clips of one tracklet
+
+
+def test_k_clips_of_one_tracklet_are_different_draws(tmp_path):
+    import cv2
+
+    frames = []
+    for f in range(12):
+        path = tmp_path / f"{f}.png"
+        cv2.imwrite(str(path), np.full((32, 16, 3), 20 * f, np.uint8))
+        frames.append(str(path))
+    track = Tracklet(frames=tuple(frames), pid=HiddenPid(), camid=0)
+    clips = TrainClips([track], seq_len=3, sampling="random", seed=0, labels=[7],
+                       transform=ClipTransform(32, 16, train=True, flip=False, pad_crop=0, crop="none"))
+    (a, label, _, _), (b, _, _, _) = clips[(0, 0)], clips[(0, 1)]
+    assert label == 7 and not torch.equal(a, b)
+
+
+def test_tracker_errors_switch_halfway_and_cut_tracks():
+    train = tracklets(n=20, cams=2, length=8)
+    ds = VideoReIDDataset("x", train, [], [])
+    out = simulate_tracker_errors(ds, id_switches=0.2, fragments=0.2, seed=3)
+    truth = out.train_truth
+    switched = [i for i, t in enumerate(truth) if len(t) == 2]
+    assert len(truth) == len(out.train) and 4 <= len(switched) <= 4 + 4 * 2  # a switched track may be cut too
+    assert len(out.train) - len(train) >= 4  # 4 tracks cut into 2-3 pieces
+    for i in switched:
+        t = out.train[i]
+        first, second = truth[i]
+        assert first != second and t.pid == first
+        owners = {int(f.split("/")[0][1:]) // 2 for f in t.frames}
+        assert owners <= {first, second}
+    pieces = [t for t in out.train if "/" in t.name]
+    assert pieces and all(len(t) >= 1 for t in pieces)
+    assert sum(len(t) for t in out.train if "+" not in t.name) <= sum(len(t) for t in train)
+    assert simulate_tracker_errors(ds, seed=3).train == train  # nothing asked: nothing changed
