@@ -32,6 +32,7 @@ from torch import nn
 
 from reid.config import ClusterConfig, Config
 from reid.data import VideoReIDDataset
+from reid.engine.cuda_choices import pin_memory
 from reid.errors import ConfigError
 from reid.eval.clustering import (OUTLIERS, class_centres, dbscan_clusters, pseudo_labels, purity, ranking_auc,
                                   split_identities)
@@ -124,7 +125,7 @@ class PseudoLabels:
                 self.recluster(trainer, it)
             end = min([r for r in self.rounds if r > it] + [total])
             loader = build_train_loader(self.cfg, self.dataset, start_batch=it, num_batches=end,
-                                        labels=self.labels.tolist(), pin_memory=self.device.type == "cuda")
+                                        labels=self.labels.tolist(), pin_memory=pin_memory(self.device))
             yield from loader
             it = trainer.state.iteration
             if it < end:  # the trainer stopped
