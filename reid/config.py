@@ -240,13 +240,16 @@ class ClusterConfig:
 
     Until ``start`` (a fraction of train.iterations) every training tracklet is its own identity
     (stage 1); at ``start`` and then every ``every`` of the run (0: once) the training tracklets
-    are embedded, their k-reciprocal Jaccard distance (k1, k2) is clustered by DBSCAN (eps,
-    min_samples), and the clusters become the identities, the classifier's centres their
-    L2-normalised mean embeddings (stage 2). ``start: 1.0`` trains stage 1 only.
+    are embedded, their k-reciprocal Jaccard distance (k1, k2) is clustered by HDBSCAN
+    (min_cluster_size) or DBSCAN (eps, min_samples), and the clusters become the identities, the
+    classifier's centres their L2-normalised mean embeddings (stage 2). ``start: 1.0`` trains
+    stage 1 only.
     """
 
     start: float = 0.3
     every: float = 0.1
+    method: str = "hdbscan"  # hdbscan (no distance scale to set) | dbscan (SpCL's: eps, min_samples)
+    min_cluster_size: int = 2  # hdbscan: a person is a cluster once seen in this many tracklets
     eps: float = 0.6
     min_samples: int = 4
     k1: int = 30

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from reid.config import ClusterConfig
+from reid.errors import ConfigError
 from reid.eval.clustering import (class_centres, dbscan_clusters, first_seen_order, pseudo_labels, purity,
                                   ranking_auc, split_identities)
 from reid.eval.reranking import jaccard_distance, rerank_features
@@ -58,3 +59,16 @@ def test_labels_centres_and_diagnostics():
                                                   (1.0, 0.1, []), (0.0, 0.5, [0, 50])])
 def test_round_iterations(start, every, rounds):
     assert round_iterations(ClusterConfig(start=start, every=every), 100) == rounds
+
+
+def test_hdbscan_finds_separated_people_without_a_distance_scale():
+    from reid.eval.clustering import hdbscan_clusters
+
+    x, truth = blobs()
+    for scale in (1.0, 0.01):  # no eps to fit: a rescaled embedding clusters the same
+        clusters = hdbscan_clusters(x * scale, min_cluster_size=2, k1=4, k2=1)
+        members = clusters >= 0
+        assert members.mean() >= 0.8 and purity(clusters, truth) == 1.0
+    assert hdbscan_clusters(x[:1], min_cluster_size=2, k1=4, k2=1).tolist() == [-1]
+    with pytest.raises(ConfigError, match="min_cluster_size=1 must be >= 2"):
+        hdbscan_clusters(x, min_cluster_size=1, k1=4, k2=1)

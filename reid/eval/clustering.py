@@ -13,8 +13,10 @@ import numpy as np
 from reid.errors import ConfigError
 from reid.eval.reranking import jaccard_distance
 
-#: cluster.outliers: what becomes of the items DBSCAN leaves out
+#: cluster.outliers: what becomes of the items the clustering leaves out
 OUTLIERS = ("singleton", "drop")
+#: cluster.method
+METHODS = ("hdbscan", "dbscan")
 
 
 def dbscan_clusters(features: np.ndarray, *, eps: float, min_samples: int, k1: int, k2: int,
@@ -32,6 +34,28 @@ def dbscan_clusters(features: np.ndarray, *, eps: float, min_samples: int, k1: i
         return np.zeros(n, dtype=np.int64)
     dist = jaccard_distance(features, metric=metric, k1=min(k1, n - 1), k2=min(k2, n))
     raw = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(dist.astype(np.float64))
+    return first_seen_order(raw)
+
+
+def hdbscan_clusters(features: np.ndarray, *, min_cluster_size: int, k1: int, k2: int,
+                     metric: str = "euclidean") -> np.ndarray:
+    """(N,) cluster ids of HDBSCAN on the k-reciprocal Jaccard distance of ``features``; -1: none.
+
+    HDBSCAN (Campello et al. 2013; scikit-learn's) keeps the clusters that persist over every
+    density level, so no distance scale (DBSCAN's eps) has to fit the data: with few tracklets per
+    person, an eps taken from a dataset with many chains nearly everything into a few clusters.
+    Cluster ids are 0..C-1 in the order of each cluster's first item.
+    """
+    from sklearn.cluster import HDBSCAN
+
+    if min_cluster_size < 2:
+        raise ConfigError(f"cluster.min_cluster_size={min_cluster_size!r} must be >= 2")
+    n = len(features)
+    if n < min_cluster_size:
+        return np.full(n, -1, dtype=np.int64)
+    dist = jaccard_distance(features, metric=metric, k1=min(k1, n - 1), k2=min(k2, n))
+    raw = HDBSCAN(min_cluster_size=min_cluster_size, metric="precomputed", copy=True).fit_predict(
+        dist.astype(np.float64))
     return first_seen_order(raw)
 
 

@@ -22,7 +22,7 @@ from reid.engine.extract import FEATURES
 from reid.engine.precision import PRECISIONS
 from reid.engine.trainer import BEST_METRICS, LOSS_LEVELS, OPTIMIZERS, SCHEDULES, check_schedule
 from reid.errors import ConfigError
-from reid.eval.clustering import OUTLIERS
+from reid.eval.clustering import METHODS, OUTLIERS
 from reid.eval.distance import METRICS
 from reid.losses import build_loss
 from reid.models.backbones import BACKBONES
@@ -52,6 +52,7 @@ CHOICES: dict[str, Collection[str]] = {
     "eval.protocol": EVAL_PROTOCOLS,
     "eval.feature": FEATURES,
     "cluster.outliers": OUTLIERS,
+    "cluster.method": METHODS,
 }
 
 

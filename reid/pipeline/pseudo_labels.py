@@ -34,7 +34,7 @@ from reid.config import ClusterConfig, Config
 from reid.data import VideoReIDDataset
 from reid.engine.cuda_choices import pin_memory
 from reid.errors import ConfigError
-from reid.eval.clustering import (OUTLIERS, class_centres, dbscan_clusters, pseudo_labels, purity, ranking_auc,
+from reid.eval.clustering import (METHODS, OUTLIERS, class_centres, dbscan_clusters, hdbscan_clusters, pseudo_labels, purity, ranking_auc,
                                   split_identities)
 from reid.models import ReIDNet
 from reid.pipeline.builders import build_train_loader
@@ -49,9 +49,12 @@ def check_cluster_config(c: ClusterConfig) -> None:
     """Raise ConfigError naming the first ``cluster.*`` key outside its range."""
     if c.outliers not in OUTLIERS:
         raise ConfigError(f"config key 'cluster.outliers': {c.outliers!r} is not one of {', '.join(OUTLIERS)}")
+    if c.method not in METHODS:
+        raise ConfigError(f"config key 'cluster.method': {c.method!r} is not one of {', '.join(METHODS)}")
     for key, ok, expected in (("start", 0.0 <= c.start <= 1.0, "a fraction of train.iterations in [0, 1]"),
                               ("every", 0.0 <= c.every < 1.0, "a fraction of train.iterations in [0, 1) (0: once)"),
                               ("eps", c.eps > 0, "> 0"), ("min_samples", c.min_samples >= 1, ">= 1"),
+                              ("min_cluster_size", c.min_cluster_size >= 2, ">= 2"),
                               ("k1", c.k1 >= 1, ">= 1"), ("k2", c.k2 >= 1, ">= 1")):
         if not ok:
             raise ConfigError(f"config key 'cluster.{key}': {getattr(c, key)!r}, expected {expected}")
@@ -138,15 +141,20 @@ class PseudoLabels:
         model: ReIDNet = trainer.model
         with torch.random.fork_rng(devices=[]):  # the extraction's loader draws a seed: keep training's RNG
             feats = embed(self.cfg, model, self.dataset.train, self.device)
-        clusters = dbscan_clusters(feats, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
-                                   metric=self.cfg.eval.metric)
+        if c.method == "hdbscan":
+            clusters = hdbscan_clusters(feats, min_cluster_size=c.min_cluster_size, k1=c.k1, k2=c.k2,
+                                        metric=self.cfg.eval.metric)
+        else:
+            clusters = dbscan_clusters(feats, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
+                                       metric=self.cfg.eval.metric)
         labels = pseudo_labels(clusters, c.outliers)
         self.made_at, self.rounds_done = iteration, self.rounds_done + 1
         drawable = len(np.unique(labels[labels >= 0]))
         if drawable < self.cfg.data.num_identities:
             logger.warning("pseudo-labels, round %d at iteration %d: the clusters give %d identities to draw, fewer "
-                           "than a batch's data.num_identities=%d; the previous identities stay (lower cluster.eps "
-                           "or cluster.min_samples, or use cluster.outliers=singleton)", self.rounds_done, iteration,
+                           "than a batch's data.num_identities=%d; the previous identities stay (lower "
+                           "cluster.min_cluster_size / cluster.eps / cluster.min_samples, or use "
+                           "cluster.outliers=singleton)", self.rounds_done, iteration,
                            drawable, self.cfg.data.num_identities)
             trainer.extra_state["pseudo_labels"] = self.state_dict()
             return
