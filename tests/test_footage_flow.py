@@ -7,16 +7,15 @@ the trained model is tiny (overrides appended to the training command) but the p
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from footage_fixtures import two_cameras
 from reid.cli.main import main
 from reid.data import load_dataset
-from reid.data.synthetic.footage import FootageConfig, render_footage, sequence_dir
-from reid.data.synthetic.footage_detections import simulate_detections
+from reid.data.synthetic.footage import FootageConfig, sequence_dir
 from reid.engine.export import read_metadata
 from reid.eval.mot_metrics import evaluate_tracking
 from reid.tracking.embedder import CropEmbedder
@@ -45,13 +44,8 @@ def test_readme_shows_the_commands_this_test_runs() -> None:
 
 @pytest.mark.slow
 def test_video_to_tracks_to_training_to_export_to_linking(tmp_path, monkeypatch, capsys) -> None:
-    rendered = render_footage(tmp_path / "rendered", FOOTAGE)
     monkeypatch.chdir(tmp_path)
-    for cam in range(2):
-        seq = sequence_dir(rendered, "test", cam)
-        shutil.copy(seq / "video.avi", f"cam{cam}.avi")
-        simulate_detections(seq / "gt" / "gt.txt", f"det{cam}.txt", width=FOOTAGE.width, height=FOOTAGE.height,
-                            seed=cam, frames=FOOTAGE.test_frames)
+    rendered = two_cameras(tmp_path, FOOTAGE)
     track, train, export, link = (c.split() for c in COMMANDS)
 
     assert main(track) == 0

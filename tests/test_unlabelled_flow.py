@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from footage_fixtures import two_cameras
 from reid.cli.main import main
 from reid.data import load_dataset
-from reid.data.synthetic.footage import render_footage, sequence_dir
-from reid.data.synthetic.footage_detections import simulate_detections
 from tests.test_footage_flow import FOOTAGE, TINY_TRAINING
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,15 +32,10 @@ def test_readme_shows_the_commands_this_test_runs() -> None:
 
 @pytest.mark.slow
 def test_tracks_to_training_without_labels(tmp_path, monkeypatch) -> None:
-    rendered = render_footage(tmp_path / "rendered", FOOTAGE)
     monkeypatch.chdir(tmp_path)
-    for cam in range(2):
-        seq = sequence_dir(rendered, "test", cam)
-        shutil.copy(seq / "video.avi", f"cam{cam}.avi")
-        simulate_detections(seq / "gt" / "gt.txt", f"det{cam}.txt", width=FOOTAGE.width, height=FOOTAGE.height,
-                            seed=cam, frames=FOOTAGE.test_frames)
+    two_cameras(tmp_path, FOOTAGE)
     track, train, train_flat = (c.split() for c in COMMANDS)
-    rounds = ["cluster.min_samples=2"]  # a handful of tracks: clusters of two
+    rounds = ["cluster.min_cluster_size=2"]  # a handful of tracks: clusters of two
     assert main(track) == 0
     assert main([*train, *TINY_TRAINING, *rounds]) == 0
     log = Path("run_unlabelled/log.txt").read_text()
