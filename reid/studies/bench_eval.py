@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import queue as _queue
 import resource
 import sys
 import tempfile
@@ -26,7 +27,8 @@ import warnings
 import numpy as np
 
 DIM = 2048  # feature dimension (ResNet-50)
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The literal references live in the repository's tests/reference (not in the installed package).
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 
@@ -121,7 +123,14 @@ def _in_child(target, *args):
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(*args, queue))
     proc.start()
-    result = queue.get()
+    while True:  # a child that dies (an exception, the OOM killer) must not leave the parent waiting
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except _queue.Empty:
+            if not proc.is_alive():
+                raise SystemExit(f"bench eval: the measurement {target.__name__}{args[:1]} failed in its process "
+                                 f"(exit code {proc.exitcode}; its traceback is above)") from None
     proc.join()
     return result
 
@@ -138,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sigma", type=float, default=3.4, help="feature noise (sets accuracy)")
     parser.add_argument("--references", choices=("auto", "yes", "no"), default="auto")
     args = parser.parse_args(argv)
+    if not os.path.isdir(os.path.join(ROOT, "tests", "reference")):
+        raise SystemExit(f"bench eval compares with the literal references in a checkout's tests/reference; "
+                         f"none beside the package at {ROOT}: run it from the repository")
     refs = args.references == "yes" or (args.references == "auto" and args.scale <= 1)
     from tests.reference.eval_reference import torchreid_path
 
