@@ -214,3 +214,9 @@ def test_finished_run_with_the_same_command_is_read_back(tmp_path):
     with pytest.raises(SystemExit, match=r"ours seed 0 failed \(exit 3\)"):
         cp.run_one(row, 0, cmd, tmp_path, threads=1, force=True)
     assert not (tmp_path / "metrics.json").exists()  # a stale result never outlives a rerun
+
+
+def test_the_scripts_it_runs_exist():
+    """Both sides run as programs of the repository: a path that moved with the module breaks every run."""
+    assert cp.TRAIN.is_file() and cp.PEER_SCRIPT.is_file()
+    assert Path(cp.parse_args(["--root", "/d"]).config).is_file()

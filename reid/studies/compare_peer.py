@@ -36,7 +36,7 @@ from reid.engine.precision import isa_cap
 from reid.errors import ConfigError
 from reid.pipeline.config_checks import check_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # the repository: tools/ and the peer script live there
 TRAIN = REPO / "tools" / "train.py"
 PEER_SCRIPT = REPO / "tools" / "peer" / "torchreid_video.py"
 PEER_LABEL = "torchreid 0.2.5"
