@@ -236,18 +236,30 @@ def check_onnx(model: ReIDNet, path: str | os.PathLike, *, batch_sizes: tuple[in
         ExportError: the file cannot be loaded, or its input/output names or shapes are not the
             exported ones.
     """
-    session = open_session(path)
-    inputs = session.get_inputs()
-    if [i.name for i in inputs] != [INPUT] or len(inputs[0].shape) != 5:
-        raise ExportError(f"{path}: expected one input {INPUT} (B, T, 3, H, W), got "
-                          f"{[(i.name, i.shape) for i in inputs]}")
-    height, width = inputs[0].shape[3:]
-    if feature is None:
-        feature = session.get_modelmeta().custom_metadata_map.get("feature", "embedding")
+    session, (height, width), feature = open_export(path, INPUT, "(B, T, 3, H, W)", feature)
     generator = torch.Generator().manual_seed(seed)
     cases = [((b, t), torch.randn(b, t, 3, height, width, generator=generator)) for b in batch_sizes for t in frames]
     return compare_with_session(model, ClipEmbedder(model, feature), session, cases, path=path, input_name=INPUT,
                                 output_name=OUTPUT, what="clips")
+
+
+def open_export(path: str | os.PathLike, input_name: str, layout: str,
+                feature: str | None) -> tuple[Any, tuple[int, int], str]:
+    """An onnxruntime session of an export whose one input is ``input_name`` shaped as ``layout``
+    (its last two axes H and W), its (H, W), and ``feature`` (from the file's metadata when None).
+
+    Raises:
+        ExportError: the file cannot be loaded, or its input is not that one.
+    """
+    session = open_session(path)
+    inputs = session.get_inputs()
+    if [i.name for i in inputs] != [input_name] or len(inputs[0].shape) != layout.count(",") + 1:
+        raise ExportError(f"{path}: expected one input {input_name} {layout}, got "
+                          f"{[(i.name, i.shape) for i in inputs]}")
+    height, width = inputs[0].shape[-2:]
+    if feature is None:
+        feature = session.get_modelmeta().custom_metadata_map.get("feature", "embedding")
+    return session, (height, width), feature
 
 
 def compare_with_session(model: ReIDNet, embedder: nn.Module, session: Any, cases: list[tuple[tuple[int, int], Tensor]],

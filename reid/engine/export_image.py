@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reid.engine.export import (DEFAULT_OPSET, ClipEmbedder, ExportError, OnnxCheck, compare_with_session,
-                                export_metadata, open_session, write_onnx)
+from reid.engine.export import (DEFAULT_OPSET, ClipEmbedder, OnnxCheck, compare_with_session,
+                                export_metadata, open_export, write_onnx)
 from reid.models.reid_net import ReIDNet
 
 IMAGE_INPUT, IMAGE_OUTPUT = "images", "embedding"  # "images": the input name of BoxMOT's own exports
@@ -90,14 +90,7 @@ def check_image_onnx(model: ReIDNet, path: str | os.PathLike, *, batch_sizes: tu
     Raises:
         ExportError: the file cannot be loaded, or it is not an image export.
     """
-    session = open_session(path)
-    inputs = session.get_inputs()
-    if [i.name for i in inputs] != [IMAGE_INPUT] or len(inputs[0].shape) != 4:
-        raise ExportError(f"{path}: expected one input {IMAGE_INPUT} (N, 3, H, W), got "
-                          f"{[(i.name, i.shape) for i in inputs]}")
-    height, width = inputs[0].shape[2:]
-    if feature is None:
-        feature = session.get_modelmeta().custom_metadata_map.get("feature", "embedding")
+    session, (height, width), feature = open_export(path, IMAGE_INPUT, "(N, 3, H, W)", feature)
     generator = torch.Generator().manual_seed(seed)
     cases = [((n, 1), torch.randn(n, 3, height, width, generator=generator)) for n in batch_sizes]
     return compare_with_session(model, FrameEmbedder(model, feature), session, cases, path=path,
