@@ -13,20 +13,11 @@ from reid.config import config_to_dict, load_config  # noqa: E402
 from reid.engine.checkpoint import save_checkpoint  # noqa: E402
 from reid.engine.export import ExportError, read_metadata, weights_sha256  # noqa: E402
 from reid.engine.export_image import check_image_onnx, default_image_name, export_image_onnx  # noqa: E402
-from reid.models import build_model  # noqa: E402
 from reid.cli.common import run_main  # noqa: E402
 
+from tests.test_export import D, H, W, _tiny  # noqa: E402  (the same tiny models as the clip export's tests)
+
 ROOT = Path(__file__).resolve().parents[1]
-H, W, D = 64, 32, 16
-
-
-def _tiny(pooling: str, seed: int = 0):
-    torch.manual_seed(seed)
-    model, _ = build_model(backbone="resnet18", init="random", allow_random_init=True, pooling=pooling,
-                           embed_dim=D, num_classes=5, neck="bnneck")
-    with torch.no_grad():  # BN running statistics unlike a batch's own: a train-mode export would differ
-        model.train()(torch.randn(4, 2, 3, H, W) * 2 + 1)
-    return model
 
 
 @pytest.mark.parametrize("pooling,feature", [("attention", "embedding"), ("avg", "neck")])
