@@ -255,6 +255,7 @@ class ClusterConfig:
     k1: int = 30
     k2: int = 6
     outliers: str = "singleton"  # tracklets DBSCAN leaves out: singleton (own identity) | drop (not drawn)
+    camera_norm: bool = True  # standardise each camera's embeddings before clustering
 
 
 @dataclass

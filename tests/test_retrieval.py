@@ -527,3 +527,43 @@ def test_splits_are_refused_for_retrieval_sets() -> None:
     cfg = load_config(REPO / "configs" / "cub_osm_caa.yaml", [])
     with pytest.raises(ConfigError, match="--splits: cub is an image-retrieval set with one split"):
         run_test_splits(cfg, "unused.pt", [0, 1])
+
+
+def test_map_at_r_and_r_precision_by_hand() -> None:
+    """Points on a line, so every ranking can be read off (ties keep the index order)."""
+    from reid.eval.retrieval import map_at_r
+
+    x = np.array([0.0, 2.0, 50.0, 1.0])
+    d = np.abs(x[:, None] - x[None, :])
+    # q0 (R=2): x3 miss, x1 hit -> AP@R (0 + 1/2)/2 = 0.25, R-Precision 1/2; q1 the same;
+    # q2 (R=2): x1 hit, x3 miss -> 0.5, 0.5; q3 has no classmate: left out.
+    mapr, rprec = map_at_r(d, [0, 0, 0, 1])
+    assert mapr == pytest.approx((0.25 + 0.25 + 0.5) / 3) and rprec == pytest.approx(0.5)
+    # a tie at distance 1 for q0 between x1 (index 1) and x2 (index 2): index order puts x1 first
+    assert map_at_r(np.array([[0, 1, 1], [1, 0, 5], [1, 5, 0]]), [0, 0, 1]) == (1.0, 1.0)
+    assert np.isnan(map_at_r(d, [0, 1, 2, 3])[0])
+    with pytest.raises(ValueError, match="expected"):
+        map_at_r(d[:3], [0, 0, 0, 1])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_map_at_r_equals_a_plain_loop(seed: int) -> None:
+    from reid.eval.retrieval import map_at_r
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 6, 40)
+    f = rng.normal(size=(40, 5))
+    d = np.linalg.norm(f[:, None] - f[None], axis=-1)
+    aps, rps = [], []
+    for q in range(40):
+        others = [j for j in sorted(range(40), key=lambda j: (d[q, j], j)) if j != q]
+        r = sum(labels[j] == labels[q] for j in others)
+        if r == 0:
+            continue
+        hits = [labels[j] == labels[q] for j in others[:r]]
+        aps.append(sum(sum(hits[:i + 1]) / (i + 1) for i in range(r) if hits[i]) / r)
+        rps.append(sum(hits) / r)
+    mapr, rprec = map_at_r(d, labels, chunk_size=7)
+    assert mapr == pytest.approx(np.mean(aps)) and rprec == pytest.approx(np.mean(rps))
+    summary = summarise_retrieval(np.ones(32), 0.5, 0.5, map_at_r=mapr, r_precision=rprec)
+    assert summary["MAP@R"] == round(100 * mapr, 2) and "MAP@R" in summary_line(summary)

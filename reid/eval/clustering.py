@@ -59,6 +59,28 @@ def hdbscan_clusters(features: np.ndarray, *, min_cluster_size: int, k1: int, k2
     return first_seen_order(raw)
 
 
+def standardise_per_camera(features: np.ndarray, cameras: np.ndarray) -> np.ndarray:
+    """(N, D) float32: each camera's features minus that camera's mean, divided by its per-dimension
+    standard deviation (a camera with one item keeps its centred, i.e. zero, row).
+
+    What one camera adds to everything it sees (colour cast, lighting, background, viewpoint) moves
+    all of its embeddings the same way; without identity labels nothing else removes it, and the
+    neighbours of a tracklet are then the other tracks of its own camera. Standardising per camera
+    (camera-based normalisation, Zhuang et al., ECCV 2020) needs only the camera ids.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    cams = np.asarray(cameras)
+    if len(cams) != len(x):
+        raise ValueError(f"{len(cams)} camera ids for {len(x)} features")
+    out = np.empty_like(x)
+    for c in np.unique(cams):
+        rows = cams == c
+        part = x[rows] - x[rows].mean(axis=0)
+        std = part.std(axis=0)
+        out[rows] = part / np.where(std > 1e-12, std, 1.0)
+    return out.astype(np.float32)
+
+
 def first_seen_order(ids: np.ndarray) -> np.ndarray:
     """``ids`` renumbered 0..C-1 by first appearance; negative ids stay -1."""
     out = np.full(len(ids), -1, dtype=np.int64)

@@ -8,6 +8,12 @@ query itself. Recall@K (a same-class image among the K nearest others) is CMC at
 the other images of the query's class. A query whose class has no other test image is skipped
 and counted, as in re-ID.
 
+MAP@R and R-Precision (Musgrave, Belongie and Lim, "A Metric Learning Reality Check", ECCV 2020):
+for a query whose class has R other test images, R-Precision is the fraction of its R nearest others
+in its class, and MAP@R the mean over i = 1..R of the precision at i where the i-th nearest is of its
+class (0 where it is not), so it rewards a ranking that puts the whole class first, which Recall@1
+does not see. Ties in distance keep the index order, as in the ranking.
+
 NMI: k-means (scikit-learn, k = the number of test classes, ``n_init`` and ``random_state``
 fixed) on the test embeddings, compared with the classes by ``normalized_mutual_info_score``
 (arithmetic normalisation). With the cosine metric the embeddings are L2-normalised first, so
@@ -35,6 +41,8 @@ class RetrievalResult:
     ranking: EvalResult
     nmi: float
     distances: np.ndarray
+    map_at_r: float = float("nan")
+    r_precision: float = float("nan")
 
 
 def leave_one_out(distmat: Any, labels: Any, *, max_rank: int = max(RECALL_KS),
@@ -63,6 +71,41 @@ def leave_one_out(distmat: Any, labels: Any, *, max_rank: int = max(RECALL_KS),
     # each query has N - 1 others: Recall@K for larger K is not defined (and left out of summaries)
     return evaluate(distmat, labels, labels, ids, ids, max_rank=min(max_rank, shape[0] - 1), protocol="standard",
                     chunk_size=chunk_size)
+
+
+def map_at_r(distmat: Any, labels: Any, *, chunk_size: int = 1024) -> tuple[float, float]:
+    """(MAP@R, R-Precision) in [0, 1] of leave-one-out retrieval over ``distmat`` (N, N); queries
+    whose class has no other item are left out (both are nan when every query is).
+
+    Raises:
+        ValueError: a non-square matrix or labels of another length.
+    """
+    d = np.asarray(distmat)
+    labels = np.asarray(labels)
+    if d.ndim != 2 or d.shape[0] != d.shape[1] or len(labels) != d.shape[0]:
+        raise ValueError(f"distmat has shape {d.shape} for {len(labels)} labels; expected (N, N)")
+    n = d.shape[0]
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    r_all = counts[inverse] - 1  # others of the query's class
+    ap_sum, rp_sum, used = 0.0, 0.0, 0
+    for start in range(0, n, chunk_size):
+        rows = np.arange(start, min(start + chunk_size, n))
+        block = d[rows].astype(np.float64, copy=True)
+        block[np.arange(len(rows)), rows] = np.inf  # the query itself
+        order = np.argsort(block, axis=1, kind="stable")[:, : max(int(r_all[rows].max(initial=0)), 1)]
+        hits = labels[order] == labels[rows][:, None]
+        for j, q in enumerate(rows):
+            r = int(r_all[q])
+            if r == 0:
+                continue
+            h = hits[j, :r]
+            precision = np.cumsum(h) / np.arange(1, r + 1)
+            ap_sum += float((precision * h).sum()) / r
+            rp_sum += float(h.sum()) / r
+            used += 1
+    if not used:
+        return float("nan"), float("nan")
+    return ap_sum / used, rp_sum / used
 
 
 def nmi_kmeans(features: np.ndarray, labels: Any, *, seed: int = 0, n_init: int = KMEANS_N_INIT) -> float:
@@ -99,4 +142,6 @@ def evaluate_retrieval(features: np.ndarray, labels: Any, *, metric: str = "cosi
     x = features.astype(np.float64)
     if metric == "cosine":
         x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    return RetrievalResult(ranking=ranking, nmi=nmi_kmeans(x, labels, seed=seed), distances=distances)
+    mapr, rprec = map_at_r(distances, labels)
+    return RetrievalResult(ranking=ranking, nmi=nmi_kmeans(x, labels, seed=seed), distances=distances,
+                           map_at_r=mapr, r_precision=rprec)

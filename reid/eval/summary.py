@@ -29,14 +29,19 @@ def summarise(cmc: np.ndarray, mAP: float, num_skipped: int = 0) -> dict:
     return out
 
 
-def summarise_retrieval(cmc: np.ndarray, mAP: float, nmi: float, num_skipped: int = 0) -> dict:
-    """Recall@1/2/4/8/16/32 (CMC at K), mAP and NMI in percent, the CMC curve and the skipped-query count.
+def summarise_retrieval(cmc: np.ndarray, mAP: float, nmi: float, num_skipped: int = 0, *,
+                        map_at_r: float | None = None, r_precision: float | None = None) -> dict:
+    """Recall@1/2/4/8/16/32 (CMC at K), mAP, NMI and, when given, MAP@R and R-Precision in percent,
+    the CMC curve and the skipped-query count.
 
     ``rank1`` repeats ``recall1`` (they are the same number), so that ``train.best_metric`` and
     the training log read the same key for both tasks. A K beyond the test set is left out."""
     out = {f"recall{k}": round(100.0 * float(cmc[k - 1]), 2) for k in RECALL_KS if k <= len(cmc)}
     out["mAP"] = round(100.0 * float(mAP), 2)
     out["NMI"] = round(100.0 * float(nmi), 2)
+    for key, value in (("MAP@R", map_at_r), ("R-Precision", r_precision)):
+        if value is not None and not np.isnan(value):  # nan: no query has a classmate (JSON has no NaN)
+            out[key] = round(100.0 * float(value), 2)
     out["rank1"] = out["recall1"]
     out["num_skipped_queries"] = int(num_skipped)
     out["cmc"] = [float(x) for x in cmc]
@@ -53,7 +58,7 @@ def summary_line(m: dict, digits: int = 2) -> str:
     if is_retrieval(m):
         recalls = "  ".join(f"@{k} {fmt(m, f'recall{k}', digits)}" for k in RECALL_KS[1:])
         return (f"Recall@1 {fmt(m, 'recall1', digits)}  {recalls}  mAP {fmt(m, 'mAP', digits)}  "
-                f"NMI {fmt(m, 'NMI', digits)}")
+                f"NMI {fmt(m, 'NMI', digits)}" + (f"  MAP@R {fmt(m, 'MAP@R', digits)}" if "MAP@R" in m else ""))
     return (f"rank-1 {fmt(m, 'rank1', digits)}  rank-5 {fmt(m, 'rank5', digits)}  "
             f"rank-10 {fmt(m, 'rank10', digits)}  rank-20 {fmt(m, 'rank20', digits)}  mAP {fmt(m, 'mAP', digits)}")
 

@@ -104,7 +104,8 @@ def evaluate_retrieval_features(cfg: Config, features: np.ndarray, test: list[Tr
                           "set eval.rerank=false")
     labels = np.array([t.pid for t in test])
     res = evaluate_retrieval(features, labels, metric=cfg.eval.metric, max_rank=cfg.eval.max_rank, seed=cfg.seed)
-    summary = summarise_retrieval(res.ranking.cmc, res.ranking.mAP, res.nmi, res.ranking.num_skipped)
+    summary = summarise_retrieval(res.ranking.cmc, res.ranking.mAP, res.nmi, res.ranking.num_skipped,
+                                  map_at_r=res.map_at_r, r_precision=res.r_precision)
     logger.info("retrieval (%d test images, %d classes): %s  (%d queries skipped)", len(test),
                 len(np.unique(labels)), summary_line(summary), summary["num_skipped_queries"])
     return Evaluation(results={"plain": summary}, distances={"plain": res.distances},

@@ -35,7 +35,7 @@ from reid.data import VideoReIDDataset
 from reid.engine.cuda_choices import pin_memory
 from reid.errors import ConfigError
 from reid.eval.clustering import (METHODS, OUTLIERS, class_centres, dbscan_clusters, hdbscan_clusters, pseudo_labels, purity, ranking_auc,
-                                  split_identities)
+                                  split_identities, standardise_per_camera)
 from reid.models import ReIDNet
 from reid.pipeline.builders import build_train_loader
 from reid.pipeline.evaluation import embed
@@ -141,11 +141,13 @@ class PseudoLabels:
         model: ReIDNet = trainer.model
         with torch.random.fork_rng(devices=[]):  # the extraction's loader draws a seed: keep training's RNG
             feats = embed(self.cfg, model, self.dataset.train, self.device)
+        points = standardise_per_camera(feats, np.array([t.camid for t in self.dataset.train])) if c.camera_norm \
+            else feats
         if c.method == "hdbscan":
-            clusters = hdbscan_clusters(feats, min_cluster_size=c.min_cluster_size, k1=c.k1, k2=c.k2,
+            clusters = hdbscan_clusters(points, min_cluster_size=c.min_cluster_size, k1=c.k1, k2=c.k2,
                                         metric=self.cfg.eval.metric)
         else:
-            clusters = dbscan_clusters(feats, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
+            clusters = dbscan_clusters(points, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
                                        metric=self.cfg.eval.metric)
         labels = pseudo_labels(clusters, c.outliers)
         self.made_at, self.rounds_done = iteration, self.rounds_done + 1
