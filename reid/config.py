@@ -50,6 +50,7 @@ class DataConfig:
     pad_crop: int = 10  # pixels of padding for the pad crop; 0 disables it
     random_erasing: float = 0.0  # probability per clip (per frame with augment_per_frame)
     color_jitter: float = 0.0  # brightness/contrast/saturation factors in [1 - x, 1 + x] per clip; 0: off
+    white_balance: float = 0.0  # R, G, B gains each in [1 - x, 1 + x] per clip (camera colour response); 0: off
     augment_per_frame: bool = False  # draw flip/crop/erasing for each frame instead of once per clip
     # use: train on the training split's identity labels; ignore: never read them (each training
     # tracklet starts as its own pseudo-identity, then clusters; the cluster section, README
@@ -256,6 +257,7 @@ class ClusterConfig:
     k2: int = 6
     outliers: str = "singleton"  # tracklets DBSCAN leaves out: singleton (own identity) | drop (not drawn)
     camera_norm: bool = True  # standardise each camera's embeddings before clustering
+    stage1: str = "camera"  # camera: stage-1 batches and softmax within one camera | mixed: across cameras
 
 
 @dataclass

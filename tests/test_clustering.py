@@ -72,3 +72,22 @@ def test_hdbscan_finds_separated_people_without_a_distance_scale():
     assert hdbscan_clusters(x[:1], min_cluster_size=2, k1=4, k2=1).tolist() == [-1]
     with pytest.raises(ConfigError, match="min_cluster_size=1 must be >= 2"):
         hdbscan_clusters(x, min_cluster_size=1, k1=4, k2=1)
+
+
+def test_standardise_per_camera_removes_each_cameras_shift():
+    from reid.eval.clustering import standardise_per_camera
+
+    rng = np.random.default_rng(0)
+    people = rng.normal(size=(10, 8))
+    cams = np.repeat([0, 1], 10)
+    # each camera sees the same 10 people, shifted and scaled its own way
+    x = np.concatenate([people * 2.0 + 5.0, people * 0.5 - 3.0])
+    z = standardise_per_camera(x, cams)
+    assert z.dtype == np.float32
+    np.testing.assert_allclose(z[:10], z[10:], atol=1e-5)  # the camera's shift and scale gone
+    np.testing.assert_allclose(z[cams == 0].mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(z[cams == 1].std(0), 1, atol=1e-5)
+    one = standardise_per_camera(np.ones((3, 2)), [0, 0, 1])  # constant columns and a lone item: zeros
+    assert np.isfinite(one).all() and not one.any()
+    with pytest.raises(ValueError, match="camera ids"):
+        standardise_per_camera(x, cams[:5])

@@ -6,7 +6,7 @@ import torch
 
 from reid.data.frame_sampling import SAMPLERS, cover_clips, sample_frames
 from reid.data.identity_sampler import IdentityBatchSampler
-from reid.data.transforms import ClipTransform
+from reid.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ClipTransform
 from reid.errors import ConfigError
 
 
@@ -196,3 +196,21 @@ def test_colour_jitter_is_drawn_once_per_clip_and_changes_colours():
 def test_colour_jitter_out_of_range_is_a_config_error(value):
     with pytest.raises(ConfigError, match="data.color_jitter"):
         ClipTransform(32, 16, color_jitter=value)
+
+
+def test_white_balance_multiplies_each_channel_once_per_clip():
+    frame = _ramp()
+    plain = ClipTransform(32, 16, train=True, flip=False, crop="none", per_frame=True)
+    wb = ClipTransform(32, 16, train=True, flip=False, crop="none", per_frame=True, white_balance=0.3)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    for seed in range(5):
+        a = plain([frame] * 2, np.random.default_rng(seed)) * std + mean  # back to [0, 1] RGB
+        b = wb([frame] * 2, np.random.default_rng(seed)) * std + mean
+        assert torch.equal(b[0], b[1])  # one draw for the clip
+        keep = (a > 0.05) & (b < 0.99)  # pixels neither black nor clamped
+        gains = [(b[:, c][keep[:, c]] / a[:, c][keep[:, c]]) for c in range(3)]
+        for g in gains:  # one gain a channel, in [0.7, 1.3]
+            assert 0.7 - 1e-4 <= float(g.mean()) <= 1.3 + 1e-4 and float(g.std()) < 1e-3
+        assert len({round(float(g.mean()), 3) for g in gains}) == 3  # the channels move apart
+    with pytest.raises(ConfigError, match="data.white_balance"):
+        ClipTransform(32, 16, white_balance=1.0)

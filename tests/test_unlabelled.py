@@ -1,7 +1,10 @@
 """Training without identity labels (data.labels=ignore): no training pid is read, batches mix
 cameras, a pseudo-identity's clips are draws of its track, rounds resume exactly, tracker errors."""
 
+import contextlib
 import dataclasses
+from collections import Counter
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +16,7 @@ from reid.data.identity_sampler import IdentityBatchSampler
 from reid.data.tracker_errors import simulate_tracker_errors
 from reid.data.tracklet import Tracklet, VideoReIDDataset
 from reid.data.transforms import ClipTransform
+from reid.errors import ConfigError
 
 TINY = [
     "data.height=32", "data.width=16", "data.seq_len=2", "data.test_seq_len=4", "data.test_max_frames=4",
@@ -102,6 +106,66 @@ def test_batches_mix_cameras_and_skip_dropped_tracklets():
         assert len({train[i].camid for i in idx}) >= 2
         assert 5 not in idx and 7 not in idx
         assert all(idx[2 * k] == idx[2 * k + 1] for k in range(4))  # K clips of one tracklet
+
+
+def test_one_camera_batches_hold_one_camera_and_resume_exactly():
+    train = tracklets(n=30, cams=3)
+    labels = list(range(30))
+    labels[5] = -1
+    cams = [t.camid for t in train]
+    full = list(IdentityBatchSampler(labels, num_identities=3, num_instances=2, seed=2, num_batches=25,
+                                     cameras=cams, one_camera=True))
+    seen = Counter()
+    for batch in full:
+        idx = [i for i, _ in batch]
+        assert len({cams[i] for i in idx}) == 1 and 5 not in idx
+        seen[cams[idx[0]]] += 1
+    assert len(seen) == 3  # every camera gets batches
+    resumed = IdentityBatchSampler(labels, num_identities=3, num_instances=2, seed=2, num_batches=25,
+                                   cameras=cams, one_camera=True)
+    resumed.start_batch = 11
+    assert list(resumed) == full[11:]
+    with pytest.raises(ConfigError, match="busiest camera has 10"):
+        IdentityBatchSampler(labels, num_identities=11, num_instances=2, cameras=cams, one_camera=True)
+
+
+class _Identity(torch.nn.Module):
+    """A model whose clip embedding is its input, with a classifier of 10 rows and a neck x2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.centres = torch.nn.Parameter(torch.randn(10, 8))
+        self.centre_bias = torch.nn.Parameter(torch.randn(10))
+
+    def neck(self, x):
+        return 2 * x
+
+    def forward(self, x):
+        return SimpleNamespace(embedding=x)
+
+
+def test_a_batch_softmax_over_given_classes_equals_the_restricted_problem():
+    """``classes`` restricts CE and CAA to those classifier rows: the same loss as a model whose
+    classifier has only those rows, with the labels renumbered."""
+    from reid.engine.trainer import LossForward
+    from reid.losses import build_loss
+
+    torch.manual_seed(0)
+    model = _Identity()
+    criterion = build_loss([{"name": "osm_caa", "weight": 1.0}, {"name": "cross_entropy", "weight": 1.0}])
+    trainer = SimpleNamespace(model=model, criterion=criterion, device=torch.device("cpu"),
+                              precision=SimpleNamespace(autocast=lambda _: contextlib.nullcontext()),
+                              cfg=SimpleNamespace(loss_level="clip"), dist=SimpleNamespace(enabled=False))
+    forward = LossForward(trainer)
+    emb, labels, classes = torch.randn(6, 8), torch.tensor([3, 3, 7, 7, 9, 9]), torch.tensor([1, 3, 7, 9])
+    total, parts, _, _, _ = forward(emb, labels, None, classes)
+    ref = criterion(emb, torch.tensor([1, 1, 2, 2, 3, 3]), model.centres[classes], model.centre_bias[classes],
+                    class_embeddings=2 * emb)
+    assert torch.allclose(total, ref.total) and parts == ref.parts
+    everything = forward(emb, labels, None)[0]
+    assert not torch.allclose(everything, ref.total)  # without ``classes`` the other rows count
+    with pytest.raises(ValueError, match="not among the classes"):
+        forward(emb, labels, None, torch.tensor([3, 7]))
 
 
 def test_k_clips_of_one_tracklet_are_different_draws(tmp_path):

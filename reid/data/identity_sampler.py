@@ -39,6 +39,12 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
     identity from each camera in turn (cameras in a new random order each turn), so consecutive
     identities come from different cameras while two or more cameras have identities left.
 
+    ``one_camera`` (with ``cameras``) draws every batch from one camera instead: each camera's
+    identities are shuffled and cut into batches of ``num_identities`` (a camera's short remainder
+    waits for the next epoch), and the epoch interleaves the cameras' batches in a random order.
+    Training without labels uses it while every tracklet is its own identity: two tracks of one
+    camera are two people, while a track of another camera may show the same person.
+
     The last incomplete batch is dropped; the sampler is infinite when ``num_batches`` is None,
     otherwise it yields exactly ``num_batches`` batches. The sequence is a pure function of
     ``seed`` and the epoch counter.
@@ -61,13 +67,17 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
         rank: int = 0,
         world_size: int = 1,
         cameras: Sequence[int] | None = None,
+        one_camera: bool = False,
     ) -> None:
         if epoch not in EPOCHS:
             raise ConfigError(f"data.epoch: unknown epoch {epoch!r}; valid: {', '.join(EPOCHS)}")
         if cameras is not None and epoch != "identities":
             raise ConfigError(f"data.epoch={epoch!r}: batches that mix cameras (training without labels) are "
                               "drawn in identities epochs; use data.epoch=identities")
+        if one_camera and cameras is None:
+            raise ValueError("one_camera batches need the tracklets' cameras")
         self.epoch = epoch
+        self.one_camera = one_camera
         self.index_by_pid: dict[int, list[int]] = defaultdict(list)
         for index, pid in enumerate(pids):
             if int(pid) >= 0:
@@ -80,6 +90,11 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
                 cams = np.asarray([cameras[i] for i in self.index_by_pid[pid]])
                 values, counts = np.unique(cams, return_counts=True)
                 self.pids_by_camera[int(values[counts.argmax()])].append(pid)
+        if one_camera and self.pids_by_camera is not None and \
+                max(len(p) for p in self.pids_by_camera.values()) < num_identities:
+            raise ConfigError(f"data.num_identities={num_identities}: batches from one camera need that many "
+                              f"identities in a camera, but the busiest camera has "
+                              f"{max(len(p) for p in self.pids_by_camera.values())}")
         if len(self.pids) < num_identities:
             raise ConfigError(
                 f"data.num_identities={num_identities}: a batch needs {num_identities} identities but the "
@@ -104,11 +119,16 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
         if self.epoch == "tracklets":
             return self._tracklet_epoch(epoch)
         rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(self.pids) if self.pids_by_camera is None else self._camera_mixed(rng)
+        if self.one_camera:
+            groups = self._camera_groups(rng)
+        else:
+            order = rng.permutation(self.pids) if self.pids_by_camera is None else self._camera_mixed(rng)
+            groups = [order[b * self.num_identities : (b + 1) * self.num_identities]
+                      for b in range(len(order) // self.num_identities)]
         batches = []
-        for b in range(len(order) // self.num_identities):
+        for group in groups:
             batch = []
-            for pid in order[b * self.num_identities : (b + 1) * self.num_identities]:
+            for pid in group:
                 pool = self.index_by_pid[int(pid)]
                 replace = len(pool) < self.num_instances
                 batch.extend(int(i) for i in rng.choice(pool, size=self.num_instances, replace=replace))
@@ -125,6 +145,15 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
                 if not queues[int(cam)]:
                     del queues[int(cam)]
         return order
+
+    def _camera_groups(self, rng: np.random.Generator) -> list[list[int]]:
+        """The epoch's identity groups, each from one camera, cameras interleaved at random."""
+        p = self.num_identities
+        groups = []
+        for cam, pids in sorted(self.pids_by_camera.items()):
+            order = [int(x) for x in rng.permutation(pids)]
+            groups += [order[b * p : (b + 1) * p] for b in range(len(order) // p)]
+        return [groups[i] for i in rng.permutation(len(groups))]
 
     def _tracklet_epoch(self, epoch: int) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, epoch, 1])
@@ -147,7 +176,9 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
         """Batches per epoch, epoch by epoch (fixed for ``identities``, drawn for ``tracklets``)."""
         epoch = 0
         while True:
-            if self.epoch == "identities":
+            if self.one_camera:
+                yield sum(len(p) // self.num_identities for p in self.pids_by_camera.values())
+            elif self.epoch == "identities":
                 yield len(self.pids) // self.num_identities
             else:
                 yield len(self._epoch(epoch))

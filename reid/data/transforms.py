@@ -35,6 +35,10 @@ class ClipTransform:
             in that order and clamped to [0, 1] after each step, as torchvision's ColorJitter
             (without hue) does; 0 disables it. Cameras that render colours differently are
             the usual reason to use it.
+        white_balance: strength s of a per-channel colour gain drawn once for every training
+            clip: R, G and B multiplied by factors each uniform in [1 - s, 1 + s], clamped to
+            [0, 1]: what differs between two cameras' white balance and colour response, which
+            ``color_jitter`` (one factor for all channels) does not change; 0 disables it.
         per_frame: draw flip, crop and erasing independently for every frame (as image
             pipelines applied to video do); False: one draw for the whole clip.
         resize: 0: frames are resized to height x width. > 0: the shorter side is resized to
@@ -53,8 +57,12 @@ class ClipTransform:
     per_frame: bool = False
     resize: int = 0
     color_jitter: float = 0.0
+    white_balance: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.white_balance < 1.0:
+            raise ConfigError(f"data.white_balance: {self.white_balance} is out of range; expected 0 <= value < 1 "
+                              "(channel gains are drawn from [1 - value, 1 + value])")
         if not 0.0 <= self.color_jitter < 1.0:
             raise ConfigError(f"data.color_jitter: {self.color_jitter} is out of range; expected 0 <= value < 1 "
                               "(factors are drawn from [1 - value, 1 + value])")
@@ -84,6 +92,10 @@ class ClipTransform:
             if self.color_jitter > 0:  # once per clip even with per_frame: a camera's colours hold over a tracklet
                 s = self.color_jitter
                 clip = jitter_colours(clip, *rng.uniform(1.0 - s, 1.0 + s, size=3))
+            if self.white_balance > 0:  # once per clip, as a camera's colour response
+                s = self.white_balance
+                gains = rng.uniform(1.0 - s, 1.0 + s, size=3).astype(np.float32)
+                clip = np.clip(clip * gains, 0.0, 1.0)
         clip = (clip - IMAGENET_MEAN) / IMAGENET_STD
         return torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)))
 

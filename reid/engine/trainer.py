@@ -147,7 +147,8 @@ class LossForward(nn.Module):
         self.model, self.criterion = trainer.model, trainer.criterion
         self._trainer = [trainer]  # not a submodule
 
-    def forward(self, clips: torch.Tensor, pids: torch.Tensor, indices: torch.Tensor | None):
+    def forward(self, clips: torch.Tensor, pids: torch.Tensor, indices: torch.Tensor | None,
+                classes: torch.Tensor | None = None):
         t = self._trainer[0]
         with t.precision.autocast(t.device.type):
             out = self.model(clips)
@@ -164,7 +165,17 @@ class LossForward(nn.Module):
                 indices = gather_rows(indices, t.dist)
         cls = self.model.neck(emb)  # the classifier's input: emb itself without a BNNeck
         bias = None if self.model.centre_bias is None else self.model.centre_bias.float()
-        result = self.criterion(emb, labels, self.model.centres.float(), bias, class_embeddings=cls)
+        centres = self.model.centres.float()
+        if classes is not None:  # the batch's softmax runs over these classes alone
+            classes = classes.to(labels.device)
+            local = torch.full((centres.shape[0],), -1, dtype=torch.long, device=labels.device)
+            local[classes] = torch.arange(len(classes), device=labels.device)
+            labels = local[labels]
+            if bool((labels < 0).any()):
+                raise ValueError("a batch's label is not among the classes given for its softmax")
+            centres = centres[classes]
+            bias = None if bias is None else bias[classes]
+        result = self.criterion(emb, labels, centres, bias, class_embeddings=cls)
         return result.total, result.parts, result.extras, indices, per_clip  # plain containers, which DDP walks
 
 
@@ -225,6 +236,9 @@ class Trainer:
         attention = AttentionRecord()
         self.state = TrainState(attention=attention)
         self.hooks: list[HookBase] = []
+        # batch camera ids -> the classes its softmax runs over (None: all); set by training
+        # without labels while each class is one camera's track
+        self.batch_classes: Callable[[torch.Tensor], torch.Tensor | None] | None = None
         self.register([LRSchedule(), NonFiniteGuard(cfg.max_nonfinite), attention, PeriodicLog(cfg.log_every)]
                       + ([PeriodicEval(cfg.eval_every, evaluate, self.best)] if evaluate is not None else [])
                       + [PeriodicCheckpoint(cfg.checkpoint_every)])
@@ -266,8 +280,12 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.checkpoints.latest
 
-    def run_step(self, clips: torch.Tensor, pids: torch.Tensor, indices: torch.Tensor | None = None) -> StepOutput:
+    def run_step(self, clips: torch.Tensor, pids: torch.Tensor, indices: torch.Tensor | None = None,
+                 classes: torch.Tensor | None = None) -> StepOutput:
         """One optimisation step on a batch of clips (B, T, 3, H, W) with labels (B,).
+
+        ``classes`` (optional, 1-D): the only classes the batch's class-aware terms see (the
+        softmax of cross-entropy and CAA over these rows of the classifier), every label among them.
 
         A non-finite loss or gradient makes no update (``skipped`` says which), with or without the
         fp16 gradient scaler: where it is on, the gradients are unscaled first and the same check
@@ -278,7 +296,7 @@ class Trainer:
         clips, pids = clips.to(self.device, non_blocking=async_copy), pids.to(self.device, non_blocking=async_copy)
         if indices is not None and self.dist.enabled:
             indices = indices.to(self.device)
-        total, parts, extras, indices, per_clip = self.forward_loss(clips, pids, indices)
+        total, parts, extras, indices, per_clip = self.forward_loss(clips, pids, indices, classes)
         result = LossResult(total, parts, extras)
         if indices is not None:
             indices = indices.cpu()
@@ -401,13 +419,14 @@ class Trainer:
             for hook in self.hooks:
                 hook.before_train()
             tick = time.perf_counter()
-            for clips, pids, _camids, indices in batches:
+            for clips, pids, camids, indices in batches:
                 if self.state.iteration >= cfg.iterations:
                     break
                 if self.state.steps_timed == 0:
                     self._settle_precision(clips)
                     logger.info(self.describe())
-                step = self.run_step(clips, pids, indices)
+                classes = self.batch_classes(camids) if self.batch_classes is not None else None
+                step = self.run_step(clips, pids, indices, classes)
                 self.state.iteration += 1
                 self.state.step_seconds += time.perf_counter() - tick  # waiting for the batch + the step
                 self.state.steps_timed += 1

@@ -139,24 +139,27 @@ def load_data(cfg: Config) -> VideoReIDDataset:
 
 def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int = 0, rank: int = 0,
                        world_size: int = 1, pin_memory: bool = False, *, labels: list[int] | None = None,
-                       num_batches: int | None = None) -> DataLoader:
+                       num_batches: int | None = None, one_camera: bool = False) -> DataLoader:
     """The identity-balanced training stream from ``start_batch`` on; ``rank`` of ``world_size``
     gets its share of every global batch. ``pin_memory``: page-locked batches, for a CUDA device.
 
     ``labels`` (one per training tracklet, -1: never drawn) replace the tracklets' pids, which are
     then never read, and every batch mixes cameras (pseudo-identities, ``data.labels: ignore``).
-    ``num_batches``: the stream ends before that batch (default ``train.iterations``)."""
+    ``num_batches``: the stream ends before that batch (default ``train.iterations``).
+    ``one_camera`` (with ``labels``): every batch from one camera."""
     d = cfg.data
     transform = ClipTransform(d.height, d.width, train=True, flip=d.flip, pad_crop=d.pad_crop,
                               random_erasing=d.random_erasing, crop=d.crop, per_frame=d.augment_per_frame,
-                              resize=d.resize, color_jitter=d.color_jitter)
+                              resize=d.resize, color_jitter=d.color_jitter,
+                              white_balance=d.white_balance)
     clips = TrainClips(dataset.train, seq_len=d.seq_len, sampling=d.sampling, transform=transform, seed=cfg.seed,
                        labels=labels)
     sampler = IdentityBatchSampler([t.pid for t in dataset.train] if labels is None else labels,
                                    num_identities=d.num_identities, num_instances=d.num_instances, seed=cfg.seed,
                                    num_batches=cfg.train.iterations if num_batches is None else num_batches,
                                    epoch=d.epoch, rank=rank, world_size=world_size,
-                                   cameras=None if labels is None else [t.camid for t in dataset.train])
+                                   cameras=None if labels is None else [t.camid for t in dataset.train],
+                                   one_camera=one_camera)
     sampler.start_batch = start_batch
     return DataLoader(clips, batch_sampler=sampler, num_workers=d.workers,
                       persistent_workers=False, pin_memory=pin_memory)

@@ -43,12 +43,16 @@ from reid.pipeline.evaluation import embed
 logger = logging.getLogger(__name__)
 
 LABELS = ("use", "ignore")
+#: cluster.stage1: where a stage-1 batch's other tracks (its negatives and softmax classes) come from
+STAGE1 = ("camera", "mixed")
 
 
 def check_cluster_config(c: ClusterConfig) -> None:
     """Raise ConfigError naming the first ``cluster.*`` key outside its range."""
     if c.outliers not in OUTLIERS:
         raise ConfigError(f"config key 'cluster.outliers': {c.outliers!r} is not one of {', '.join(OUTLIERS)}")
+    if c.stage1 not in STAGE1:
+        raise ConfigError(f"config key 'cluster.stage1': {c.stage1!r} is not one of {', '.join(STAGE1)}")
     if c.method not in METHODS:
         raise ConfigError(f"config key 'cluster.method': {c.method!r} is not one of {', '.join(METHODS)}")
     for key, ok, expected in (("start", 0.0 <= c.start <= 1.0, "a fraction of train.iterations in [0, 1]"),
@@ -127,13 +131,23 @@ class PseudoLabels:
             if it in self.rounds and self.rounds_done <= self.rounds.index(it):
                 self.recluster(trainer, it)
             end = min([r for r in self.rounds if r > it] + [total])
+            within = self.made_at == 0 and self.cfg.cluster.stage1 == "camera"
+            trainer.batch_classes = self.camera_classes if within else None
             loader = build_train_loader(self.cfg, self.dataset, start_batch=it, num_batches=end,
-                                        labels=self.labels.tolist(), pin_memory=pin_memory(self.device))
+                                        labels=self.labels.tolist(), pin_memory=pin_memory(self.device),
+                                        one_camera=within)
             yield from loader
             it = trainer.state.iteration
             if it < end:  # the trainer stopped
                 return
         self.log_attention(trainer, total, record={})
+
+    def camera_classes(self, camids: torch.Tensor) -> torch.Tensor:
+        """The classes of the tracks of the batch's cameras (stage 1 within cameras): the softmax of
+        a batch from one camera runs over that camera's tracks only, as a per-camera classifier."""
+        cams = np.array([t.camid for t in self.dataset.train])
+        wanted = np.isin(cams, np.unique(camids.numpy()))
+        return torch.from_numpy(np.unique(self.labels[wanted & (self.labels >= 0)]))
 
     def recluster(self, trainer, iteration: int) -> None:
         """One round: embed, cluster, relabel, rebuild the classifier; logged into the run's history."""
