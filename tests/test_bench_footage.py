@@ -35,3 +35,20 @@ def test_tracker_and_untrained_linking_on_tiny_footage(tmp_path):
     lines = table.splitlines()
     assert len(lines) == 2 + 3 + 1 and lines[-1].startswith("| mean | alone |") and "| 75 |" in lines[-1]
     assert f"{100 * linked.idf1:.1f}" in lines[3]
+
+
+def test_training_without_labels_on_the_trackers_own_tracks(tmp_path):
+    from reid.studies.footage_bench import train_without_labels
+
+    root = tmp_path / "footage"
+    prepare(root, 0, TINY)
+    train_seqs, _ = track_part(root, "train", TINY, tmp_path / "trk_train")
+    cfg = model_config(tmp_path, 0, 2)
+    cfg = replace(cfg, data=replace(cfg.data, height=32, width=16, seq_len=2, test_seq_len=2, test_max_frames=4,
+                                    num_identities=2, num_instances=2),
+                  cluster=replace(cfg.cluster, start=0.5))
+    model = train_without_labels(tmp_path, cfg, train_seqs)
+    crops = tmp_path / "tracker_crops" / "train"
+    assert {p.name.split("_")[0] for p in crops.glob("*/*")} == {"0", "1"}  # both cameras' tracks
+    metrics = (tmp_path / "train_unlabelled" / "train_log.csv").read_text()
+    assert "clusters" in metrics and not model.training  # a clustering round ran; the model is returned for use

@@ -6,7 +6,8 @@ ground truth (misses, occlusion losses, box noise), track each camera with the f
 (ByteTrack, reid/data/footage/tracking.py), then link the tracks (reid/tracking) with (ii) an
 untrained model and (iii) a model trained on the footage's training part (its ground-truth tracks
 cropped into the own-footage layout, trained by the project's training with configs/demo.yaml at
-128x64). Each model's linking threshold is calibrated on the training part's tracker tracks: of
+128x64), and (iv) a model trained without any label on the tracker's own tracks of the training part
+(``data.labels=ignore``: what a user with unlabelled video has). Each model's linking threshold is calibrated on the training part's tracker tracks: of
 the 1st..60th percentiles of that model's track distances there (30 values: an untrained model's
 distances are on another scale than a trained one's), the one with the best multi-camera IDF1. All scores are on the test part (same cameras, later time,
 other people), computed by reid/eval/mot_metrics.py. Optionally OpenCV's HOG detector on the first
@@ -125,6 +126,17 @@ def train_on_footage(root: Path, cfg: Config, footage: FootageConfig) -> ReIDNet
     return model.cpu().eval()
 
 
+def train_without_labels(out: Path, cfg: Config, train_seqs: list) -> ReIDNet:
+    """Crop the tracker's tracks of the training part (no ground truth) and train with ``data.labels=ignore``."""
+    crops = out / "tracker_crops"
+    if not crops.is_dir():
+        for cam, (video, _gt, tracks) in enumerate(train_seqs):
+            crop_tracklets(video, tracks, cam, crops, min_length=8, pid_offset=100_000 * cam)
+    ucfg = replace(cfg, output_dir=str(out / "train_unlabelled"), data=replace(cfg.data, root=str(crops), labels="ignore"))
+    model, _ = run_training(ucfg, load_data(ucfg))
+    return model.cpu().eval()
+
+
 def link_stage(model: ReIDNet, cfg: Config, train_seqs: list, test_seqs: list, out: Path,
                *, rerank: bool = False, auto: bool = False) -> tuple[float, list[Path], float]:
     """Link the test part: (threshold, files, seconds). The threshold is calibrated on the training
@@ -177,8 +189,11 @@ def bench_seed(work: Path, seed: int, footage: FootageConfig, *, iterations: int
     stages += [("trained", "+ linking, model trained on the train part", trained, False, False)]
     if rerank:
         stages += [("trained_rerank", "+ linking, trained model, re-ranked", trained, True, False)]
+    unlabelled = train_without_labels(out, cfg, train_seqs)
     stages += [("untrained_auto", "+ linking, untrained model, threshold from the footage", untrained, False, True),
-               ("trained_auto", "+ linking, trained model, threshold from the footage", trained, False, True)]
+               ("trained_auto", "+ linking, trained model, threshold from the footage", trained, False, True),
+               ("unlabelled_auto", "+ linking, model trained without labels on the tracker's tracks, threshold "
+                                   "from the footage", unlabelled, False, True)]
     for slug, name, model, rr, auto in stages:
         threshold, files, seconds = link_stage(model, cfg, train_seqs, test_seqs, out / slug, rerank=rr, auto=auto)
         rows.append(Row(seed, name, *score(test_seqs, files), frames / seconds, threshold))
@@ -219,4 +234,4 @@ def format_table(rows: list[Row]) -> str:
 
 
 __all__ = ["Row", "bench_seed", "format_table", "link_stage", "model_config", "prepare", "score", "track_part",
-           "train_on_footage"]
+           "train_on_footage", "train_without_labels"]
