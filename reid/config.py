@@ -50,7 +50,9 @@ class DataConfig:
     pad_crop: int = 10  # pixels of padding for the pad crop; 0 disables it
     random_erasing: float = 0.0  # probability per clip (per frame with augment_per_frame)
     color_jitter: float = 0.0  # brightness/contrast/saturation factors in [1 - x, 1 + x] per clip; 0: off
-    white_balance: float = 0.0  # R, G, B gains each in [1 - x, 1 + x] per clip (camera colour response); 0: off
+    # R, G, B gains each in [1 - x, 1 + x] per training clip (a camera's colour response); 0: off;
+    # auto: UNLABELLED_WHITE_BALANCE with labels=ignore (docs/unlabelled_study.md), 0 with labels
+    white_balance: float | str = "auto"
     augment_per_frame: bool = False  # draw flip/crop/erasing for each frame instead of once per clip
     # use: train on the training split's identity labels; ignore: never read them (each training
     # tracklet starts as its own pseudo-identity, then clusters; the cluster section, README
@@ -258,6 +260,29 @@ class ClusterConfig:
     outliers: str = "singleton"  # tracklets DBSCAN leaves out: singleton (own identity) | drop (not drawn)
     camera_norm: bool = True  # standardise each camera's embeddings before clustering
     stage1: str = "camera"  # camera: stage-1 batches and softmax within one camera | mixed: across cameras
+
+
+#: data.white_balance=auto when training without labels: nothing else tells the network that two
+#: cameras render one person's colours differently (docs/unlabelled_study.md)
+UNLABELLED_WHITE_BALANCE = 0.3
+
+
+def white_balance(d: "DataConfig") -> float:
+    """The strength of ``data.white_balance`` a run uses (``auto`` resolved by ``data.labels``).
+
+    Raises:
+        ConfigError: neither ``auto`` nor a number in [0, 1).
+    """
+    value = d.white_balance
+    if value == "auto":
+        return UNLABELLED_WHITE_BALANCE if d.labels == "ignore" else 0.0
+    try:
+        number = _parse_float(value, "data.white_balance") if isinstance(value, str) else float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config key 'data.white_balance': expected auto or a number in [0, 1), got {value!r}") from exc
+    if isinstance(value, bool) or not 0.0 <= number < 1.0:
+        raise ConfigError(f"config key 'data.white_balance': expected auto or a number in [0, 1), got {value!r}")
+    return number
 
 
 @dataclass

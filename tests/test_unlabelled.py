@@ -201,3 +201,20 @@ def test_tracker_errors_switch_halfway_and_cut_tracks():
     assert pieces and all(len(t) >= 1 for t in pieces)
     assert sum(len(t) for t in out.train if "+" not in t.name) <= sum(len(t) for t in train)
     assert simulate_tracker_errors(ds, seed=3).train == train  # nothing asked: nothing changed
+
+
+@pytest.mark.parametrize("overrides, expected", [([], 0.0), (["data.labels=ignore"], 0.3),
+                                                 (["data.labels=ignore", "data.white_balance=0"], 0.0),
+                                                 (["data.white_balance=2e-1"], 0.2)])
+def test_white_balance_auto_is_on_only_without_labels(overrides, expected):
+    from reid.config import white_balance
+
+    assert white_balance(load_config("short_run", overrides).data) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("value", ["fast", "1.0", "-0.1", "true"])
+def test_white_balance_out_of_range_names_the_key(value):
+    from reid.pipeline.config_checks import check_config
+
+    with pytest.raises(ConfigError, match="data.white_balance"):
+        check_config(load_config("short_run", [f"data.white_balance={value}"]))
