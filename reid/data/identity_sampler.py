@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
@@ -9,6 +10,8 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from reid.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 EPOCHS = ("identities", "tracklets")
 
@@ -95,6 +98,11 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
             raise ConfigError(f"data.num_identities={num_identities}: batches from one camera need that many "
                               f"identities in a camera, but the busiest camera has "
                               f"{max(len(p) for p in self.pids_by_camera.values())}")
+        if one_camera and self.pids_by_camera is not None:
+            for cam, cam_pids in sorted(self.pids_by_camera.items()):
+                if len(cam_pids) < num_identities:
+                    logger.warning("camera %d has %d identities, fewer than a batch's %d: batches from one camera "
+                                   "never draw its tracklets", cam, len(cam_pids), num_identities)
         if len(self.pids) < num_identities:
             raise ConfigError(
                 f"data.num_identities={num_identities}: a batch needs {num_identities} identities but the "
