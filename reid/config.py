@@ -49,7 +49,9 @@ class DataConfig:
     crop_box: str = "none"  # none | bbox: image-retrieval sets (cub, cars196) cropped to their bounding boxes
     pad_crop: int = 10  # pixels of padding for the pad crop; 0 disables it
     random_erasing: float = 0.0  # probability per clip (per frame with augment_per_frame)
-    color_jitter: float = 0.0  # brightness/contrast/saturation factors in [1 - x, 1 + x] per clip; 0: off
+    # brightness/contrast/saturation factors in [1 - x, 1 + x] per training clip; 0: off;
+    # auto: UNLABELLED_COLOR_JITTER with labels=ignore, 0 with labels (the recipe study's N3)
+    color_jitter: float | str = "auto"
     # R, G, B gains each in [1 - x, 1 + x] per training clip (a camera's colour response); 0: off;
     # auto: UNLABELLED_WHITE_BALANCE with labels=ignore (docs/unlabelled_study.md), 0 with labels
     white_balance: float | str = "auto"
@@ -262,27 +264,46 @@ class ClusterConfig:
     stage1: str = "camera"  # camera: stage-1 batches and softmax within one camera | mixed: across cameras
 
 
-#: data.white_balance=auto when training without labels: nothing else tells the network that two
-#: cameras render one person's colours differently (docs/unlabelled_study.md)
+#: data.white_balance=auto and data.color_jitter=auto when training without labels: nothing else
+#: tells the network that two cameras render one person's colours differently
+#: (docs/unlabelled_study.md); with labels the cross-camera positives teach it, and jitter cost
+#: the supervised short-run recipe 4.4 rank-1 (docs/recipe_study.md, N3)
 UNLABELLED_WHITE_BALANCE = 0.3
+UNLABELLED_COLOR_JITTER = 0.2
+
+
+def _auto_strength(d: "DataConfig", key: str, unlabelled: float) -> float:
+    value = getattr(d, key)
+    if value == "auto":
+        return unlabelled if d.labels == "ignore" else 0.0
+    expected = f"config key 'data.{key}': expected auto or a number in [0, 1), got {value!r}"
+    if isinstance(value, bool):
+        raise ConfigError(expected)
+    try:
+        number = _parse_float(value, f"data.{key}") if isinstance(value, str) else float(value)
+    except (TypeError, ValueError, ConfigError) as exc:
+        raise ConfigError(expected) from exc
+    if not 0.0 <= number < 1.0:
+        raise ConfigError(expected)
+    return number
 
 
 def white_balance(d: "DataConfig") -> float:
-    """The strength of ``data.white_balance`` a run uses (``auto`` resolved by ``data.labels``).
+    """The ``data.white_balance`` strength a run uses (``auto`` resolved by ``data.labels``).
 
     Raises:
         ConfigError: neither ``auto`` nor a number in [0, 1).
     """
-    value = d.white_balance
-    if value == "auto":
-        return UNLABELLED_WHITE_BALANCE if d.labels == "ignore" else 0.0
-    try:
-        number = _parse_float(value, "data.white_balance") if isinstance(value, str) else float(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"config key 'data.white_balance': expected auto or a number in [0, 1), got {value!r}") from exc
-    if isinstance(value, bool) or not 0.0 <= number < 1.0:
-        raise ConfigError(f"config key 'data.white_balance': expected auto or a number in [0, 1), got {value!r}")
-    return number
+    return _auto_strength(d, "white_balance", UNLABELLED_WHITE_BALANCE)
+
+
+def color_jitter(d: "DataConfig") -> float:
+    """The ``data.color_jitter`` strength a run uses (``auto`` resolved by ``data.labels``).
+
+    Raises:
+        ConfigError: neither ``auto`` nor a number in [0, 1).
+    """
+    return _auto_strength(d, "color_jitter", UNLABELLED_COLOR_JITTER)
 
 
 @dataclass

@@ -107,7 +107,7 @@ def test_shipped_configs_load():
 # data carries the same values, so a change of the default cannot leave one dataset behind; the
 # demo carries the short-run recipe's (configs/short_run.yaml).
 RECIPE_KEYS = ["data.seq_len", "data.sampling", "data.test_seq_len", "data.test_max_frames", "data.crop",
-               "data.flip", "data.augment_per_frame", "data.random_erasing", "data.color_jitter",
+               "data.flip", "data.augment_per_frame", "data.random_erasing", "data.color_jitter", "data.white_balance",
                "data.num_identities", "data.num_instances", "model.pooling", "model.embed_dim", "model.neck",
                "model.last_stride", "model.classifier_bias", "model.classifier_std", "train.optimizer",
                "train.lr", "train.betas", "train.weight_decay", "train.warmup", "train.lr_steps",

@@ -207,14 +207,17 @@ def test_tracker_errors_switch_halfway_and_cut_tracks():
                                                  (["data.labels=ignore", "data.white_balance=0"], 0.0),
                                                  (["data.white_balance=2e-1"], 0.2)])
 def test_white_balance_auto_is_on_only_without_labels(overrides, expected):
-    from reid.config import white_balance
+    from reid.config import color_jitter, white_balance
 
-    assert white_balance(load_config("short_run", overrides).data) == pytest.approx(expected)
+    data = load_config("short_run", overrides).data
+    assert white_balance(data) == pytest.approx(expected)
+    assert color_jitter(data) == pytest.approx(0.2 if "data.labels=ignore" in overrides else 0.0)
 
 
 @pytest.mark.parametrize("value", ["fast", "1.0", "-0.1", "true"])
-def test_white_balance_out_of_range_names_the_key(value):
+@pytest.mark.parametrize("key", ["white_balance", "color_jitter"])
+def test_white_balance_out_of_range_names_the_key(key, value):
     from reid.pipeline.config_checks import check_config
 
-    with pytest.raises(ConfigError, match="data.white_balance"):
-        check_config(load_config("short_run", [f"data.white_balance={value}"]))
+    with pytest.raises(ConfigError, match=f"data.{key}"):
+        check_config(load_config("short_run", [f"data.{key}={value}"]))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from reid.config import Config, check_choice, white_balance
+from reid.config import Config, check_choice, color_jitter, white_balance
 from reid.data import BOX_DATASETS, RETRIEVAL_DATASETS, VideoReIDDataset, load_dataset
 from reid.data.clip_dataset import TrainClips
 from reid.data.datasets.image_sets import CROP_BOX
@@ -150,7 +150,7 @@ def build_train_loader(cfg: Config, dataset: VideoReIDDataset, start_batch: int 
     d = cfg.data
     transform = ClipTransform(d.height, d.width, train=True, flip=d.flip, pad_crop=d.pad_crop,
                               random_erasing=d.random_erasing, crop=d.crop, per_frame=d.augment_per_frame,
-                              resize=d.resize, color_jitter=d.color_jitter,
+                              resize=d.resize, color_jitter=color_jitter(d),
                               white_balance=white_balance(d))
     clips = TrainClips(dataset.train, seq_len=d.seq_len, sampling=d.sampling, transform=transform, seed=cfg.seed,
                        labels=labels)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from reid.config import Config, check_choice, white_balance
+from reid.config import Config, check_choice, color_jitter, white_balance
 from reid.data.datasets.image_sets import CROP_BOX
 from reid.data.frame_sampling import SAMPLERS
 from reid.data.identity_sampler import EPOCHS
@@ -77,6 +77,7 @@ def check_config(cfg: Config) -> Config:
     check_image_retrieval(cfg)
     check_cluster_config(cfg.cluster)
     white_balance(cfg.data)
+    color_jitter(cfg.data)
     for key in ("id_switches", "fragments"):
         if not 0.0 <= getattr(cfg.data, key) <= 1.0:
             raise ConfigError(f"config key 'data.{key}': {getattr(cfg.data, key)!r}, expected a fraction in [0, 1]")

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from reid.config import Config, config_to_dict, white_balance
+from reid.config import Config, config_to_dict, color_jitter, white_balance
 from reid.data import VideoReIDDataset
 from reid.engine.checkpoint import BestCheckpoint, CheckpointSeries, load_checkpoint
 from reid.engine.cuda_choices import pin_memory
@@ -181,8 +181,9 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
         pseudo = PseudoLabels(cfg, dataset, device)
         if found is not None and "pseudo_labels" in found[1]:
             pseudo.load_state_dict(found[1]["pseudo_labels"])
-        logger.info("training without identity labels: white balance augmentation %.2f%s", white_balance(cfg.data),
-                    " (data.white_balance=auto)" if cfg.data.white_balance == "auto" else "")
+        logger.info("training without identity labels: white balance %.2f, colour jitter %.2f (auto: %s)",
+                    white_balance(cfg.data), color_jitter(cfg.data),
+                    ", ".join(k for k in ("white_balance", "color_jitter") if getattr(cfg.data, k) == "auto") or "none")
         logger.info("training without identity labels: %d training tracklets, each its own identity until the "
                     "first clustering round%s", len(dataset.train),
                     f" (iterations {', '.join(map(str, pseudo.rounds))})" if pseudo.rounds else " (none: stage 1 only)")
