@@ -251,7 +251,7 @@ class ClusterConfig:
     stage 1 only.
     """
 
-    start: float = 0.3
+    start: float = 0.0  # 0: the first clusters come from the untrained network (docs/unlabelled_study.md, E/I)
     every: float = 0.1
     method: str = "hdbscan"  # hdbscan (no distance scale to set) | dbscan (SpCL's: eps, min_samples)
     min_cluster_size: int = 2  # hdbscan: a person is a cluster once seen in this many tracklets
@@ -259,7 +259,7 @@ class ClusterConfig:
     min_samples: int = 4
     k1: int = 30
     k2: int = 6
-    outliers: str = "singleton"  # tracklets DBSCAN leaves out: singleton (own identity) | drop (not drawn)
+    outliers: str = "drop"  # tracklets the clustering leaves out: drop (not drawn) | singleton (own identity)
     camera_norm: bool = True  # standardise each camera's embeddings before clustering
     stage1: str = "camera"  # camera: stage-1 batches and softmax within one camera | mixed: across cameras
 

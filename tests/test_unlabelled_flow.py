@@ -39,7 +39,7 @@ def test_tracks_to_training_without_labels(tmp_path, monkeypatch) -> None:
     assert main(track) == 0
     assert main([*train, *TINY_TRAINING, *rounds]) == 0
     log = Path("run_unlabelled/log.txt").read_text()
-    assert "training without identity labels" in log and "pseudo-labels, round 1 at iteration 1" in log
+    assert "training without identity labels" in log and "pseudo-labels, round 1 at iteration 0" in log
     assert Path("run_unlabelled/model.pt").is_file()
 
     for folder in Path("footage/train").glob("*/*_*"):  # the tracklets without the person level
