@@ -1,14 +1,19 @@
 """Training without identity labels (``data.labels: ignore``): tracks, then clusters, as identities.
 
-Stage 1: every training tracklet is its own pseudo-identity (inside one camera, two tracks rarely
-show one person at once: TAUDL's tracklet association), drawn P x K with cameras mixed in every
-batch; the K clips of an identity are K random frame draws of its one tracklet. Stage 2, at the
-rounds ``cluster.start`` + k ``cluster.every`` (fractions of the run): the training tracklets are
-embedded, their k-reciprocal Jaccard distance clustered by DBSCAN, the clusters become the
-identities (tracklets left out: ``cluster.outliers``), and the classifier, whose weight rows are
-the class centres CAA and CE use, is rebuilt with one row per identity: the L2-normalised mean of
-its members' classifier inputs; the optimizer gets the new rows with fresh state (SpCL, Cluster
-Contrast; docs/method.md, "Learning without identity labels").
+Stage 1 (until ``cluster.start``; 0 by default, so the first clusters come from the untrained
+network): every training tracklet is its own pseudo-identity. Two tracks of one camera are two
+people (TAUDL's tracklet association), a track of another camera may be the same one, so with
+``cluster.stage1: camera`` every batch comes from one camera and the class-aware terms' softmax
+runs over that camera's tracks only (``Trainer.batch_classes``); ``mixed`` draws across cameras.
+The K clips of an identity are K random frame draws of its one tracklet. Stage 2, at the rounds
+``cluster.start`` + k ``cluster.every`` (fractions of the run): the training tracklets are
+embedded, standardised per camera (``cluster.camera_norm``), their k-reciprocal Jaccard distance
+clustered by HDBSCAN or DBSCAN, the clusters become the identities (tracklets left out:
+``cluster.outliers``), and the classifier, whose weight rows are the class centres CAA and CE use,
+is rebuilt with one row per identity: the L2-normalised mean of its members' classifier inputs; the
+optimizer gets the new rows with fresh state (SpCL, Cluster Contrast; docs/method.md, "Learning
+without identity labels"). The colour augmentation that makes the embedding camera-invariant is
+``data.white_balance`` / ``data.color_jitter`` (``auto``: on without labels).
 
 The loop is a stream of batches that ``Trainer.train`` consumes: between two rounds it is one
 DataLoader over the current labels, and a round runs between two steps (after the hooks of the
