@@ -195,6 +195,11 @@ def test_resume_refuses_a_changed_config_and_says_which_keys(tmp_path):
     # the budget, logging and evaluation may change on resume
     assert config_changes({"train": {"iterations": 2, "lr": 1.0}, "eval": {"k1": 3}},
                           {"train": {"iterations": 9, "lr": 1.0}, "eval": {"k1": 5}}) == []
+    # ``auto`` is compared by what it resolves to: 0 with labels, 0.2 / 0.3 without
+    assert config_changes({"data": {"color_jitter": 0.0}}, {"data": {"color_jitter": "auto"}}) == []
+    assert config_changes({"data": {"color_jitter": 0.0, "labels": "ignore"}},
+                          {"data": {"color_jitter": "auto", "labels": "ignore"}}) == [
+        "data.color_jitter: 0.0 -> 0.2"]
 
 
 def test_resuming_a_finished_run_warns(tmp_path, caplog):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import yaml
@@ -49,10 +50,25 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
+#: keys whose ``auto`` is resolved before comparing (``auto`` and 0.0 with labels train the same weights)
+AUTO_KEYS = {"data.white_balance": white_balance, "data.color_jitter": color_jitter}
+
+
+def _resolve_auto(flat: dict[str, object], default: dict[str, object]) -> dict[str, object]:
+    labels = flat.get("data.labels", default["data.labels"])
+    for key, strength in AUTO_KEYS.items():
+        value = flat.get(key, default[key])
+        try:
+            flat[key] = strength(SimpleNamespace(**{key.split(".")[1]: value, "labels": labels}))
+        except ConfigError:
+            pass  # compared as written
+    return flat
+
+
 def config_changes(saved: dict, current: dict) -> list[str]:
     """``key: saved -> current`` for every key that differs and may not change on resume."""
-    a, b = _flatten(saved), _flatten(current)
     default = _flatten(config_to_dict(Config()))  # a key newer than the saved config: there at its default
+    a, b = _resolve_auto(_flatten(saved), default), _resolve_auto(_flatten(current), default)
     changed = []
     for key in sorted(set(a) | set(b)):
         if key in RESUMABLE_KEYS or key.startswith(RESUMABLE_SECTIONS):
