@@ -100,7 +100,8 @@ def test_summaries_tables_and_lines() -> None:
     assert summary_line(m).startswith(f"Recall@1 {m['recall1']:.2f}  @2 ") and summary_line(m).endswith(
         "@32 n/a  mAP 40.00  NMI 70.00")
     table = _metrics({"plain": m})
-    assert table.header == ["model", "R@1", "R@2", "R@4", "R@8", "R@16", "R@32", "mAP", "NMI", "skipped queries"]
+    assert table.header == ["model", "R@1", "R@2", "R@4", "R@8", "R@16", "R@32", "mAP", "NMI", "MAP@R",
+                            "skipped queries"]
     assert table.rows[0][6] == "n/a"
     reid = summarise(np.linspace(0.5, 1.0, 50), 0.25)  # re-ID output is unchanged
     assert summary_line(reid) == (f"rank-1 50.00  rank-5 {reid['rank5']:.2f}  rank-10 {reid['rank10']:.2f}  "

@@ -24,9 +24,10 @@ def write_json(path: str | os.PathLike, data: dict) -> None:
 
 def _metrics(rows: dict[str, dict], digits: int = 1) -> Table:
     if rows and all(is_retrieval(m) for m in rows.values()):
-        header = ["model", *(f"R@{k}" for k in RECALL_KS), "mAP", "NMI", "skipped queries"]
+        header = ["model", *(f"R@{k}" for k in RECALL_KS), "mAP", "NMI", "MAP@R", "skipped queries"]
         body = [[name, *(fmt(m, f"recall{k}", digits) for k in RECALL_KS), fmt(m, "mAP", digits),
-                 fmt(m, "NMI", digits), str(m.get("num_skipped_queries", 0))] for name, m in rows.items()]
+                 fmt(m, "NMI", digits), fmt(m, "MAP@R", digits), str(m.get("num_skipped_queries", 0))]
+                for name, m in rows.items()]
         return Table(header, body)
     header = ["model", "rank-1", "rank-5", "rank-10", "rank-20", "mAP", "skipped queries"]
     body = [[name, *(fmt(m, f"rank{r}", digits) for r in RANKS), fmt(m, "mAP", digits),
