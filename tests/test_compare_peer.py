@@ -220,3 +220,33 @@ def test_the_scripts_it_runs_exist():
     """Both sides run as programs of the repository: a path that moved with the module breaks every run."""
     assert cp.TRAIN.is_file() and cp.PEER_SCRIPT.is_file()
     assert Path(cp.parse_args(["--root", "/d"]).config).is_file()
+
+
+def test_time_to_the_peers_final_accuracy(tmp_path):
+    args = cp.parse_args(["--root", "/d", "--seeds", "0", "1", "--out", str(tmp_path), "--eval-every", "5"])
+    peer, ours = args.rows
+    assert "train.eval_every=5" in cp.ours_overrides(args, ours)
+    _write_peer(tmp_path / "torchreid" / "seed0", 30.0, 40.0, 1.0)  # 22 iterations x 1 s
+    _write_peer(tmp_path / "torchreid" / "seed1", 60.0, 70.0, 1.0)
+    for seed, curve in ((0, [(5, 10, 20), (10, 31, 39), (15, 35, 41)]), (1, [(5, 50, 65), (10, 55, 66), (15, 58, 69)])):
+        _write_ours(tmp_path / "ours" / f"seed{seed}", 45.0 if seed == 0 else 59.0, 50.0 if seed == 0 else 69.5,
+                    rate=2.0)
+        (tmp_path / "ours" / f"seed{seed}" / "train_log.csv").write_text(
+            "iteration,loss,eval_rank1,eval_mAP\n1,2.0,,\n" + "".join(f"{i},1.0,{r},{m}\n" for i, r, m in curve))
+    results = {peer.name: [cp.read_result(peer, s, tmp_path / "torchreid" / f"seed{s}") for s in (0, 1)],
+               ours.name: [cp.read_result(ours, s, tmp_path / "ours" / f"seed{s}") for s in (0, 1)]}
+    assert results[ours.name][0].curve[-1] == [20, 45.0, 50.0]  # the final evaluation closes the curve
+    reached = cp.time_to_peer(args.rows, results)["ours"]
+    # seed 0: rank-1 30 first reached at it 10, mAP 40 at it 15; 0.5 s/it against 22 x 1 s
+    assert (reached[0]["rank1_iteration"], reached[0]["mAP_iteration"]) == (10, 15)
+    assert reached[0]["rank1_seconds"] == pytest.approx(5.0) and reached[0]["mAP_fraction"] == pytest.approx(7.5 / 22)
+    # seed 1: rank-1 60 never reached (58, then 59 at the end)
+    assert reached[1]["rank1_iteration"] is None and reached[1]["mAP_iteration"] is None
+    cp.write_outputs(tmp_path, args, args.rows, results)
+    md = (tmp_path / "compare.md").read_text()
+    assert "## Time to torchreid's final accuracy" in md
+    assert "| ours | 0 | 30.00 / 40.00 | it 10, 5 s (0.23x) | it 15, 8 s (0.34x) |" in md
+    assert "| ours | 1 | 60.00 / 70.00 | not reached | not reached |" in md
+    assert json.loads((tmp_path / "compare.json").read_text())["time_to_peer"]["ours"][0]["rank1_iteration"] == 10
+    with pytest.raises(SystemExit, match="--eval-every"):
+        cp.parse_args(["--root", "/d", "--eval-every", "-1"])

@@ -12,12 +12,16 @@ overrides), so a drift in machine load touches every row. Each run gets its own 
 ``<out>/<row>/seed<S>/`` with ``run.log`` and ``run.json``; a run whose ``run.json`` holds the same
 command and whose ``metrics.json`` exists is read back instead of run again (``--force`` reruns).
 The table of mean ± sample std over seeds goes to stdout, ``<out>/compare.md`` and, with every
-per-seed number, ``<out>/compare.json``.
+per-seed number, ``<out>/compare.json``. With ``--eval-every N`` the project rows are evaluated
+every N iterations and the files also say, per seed, at which iteration and after how many
+training seconds each first reaches torchreid's final rank-1 and mAP (torchreid is evaluated once,
+at its end: its final accuracy is the target).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -75,6 +79,8 @@ class RunResult:
     s_per_it_source: str = ""
     run_dir: str = ""
     precision: str = ""  # the arithmetic the training steps ran in
+    # ours with --eval-every: [iteration, rank-1, mAP] of each periodic evaluation, then the final one
+    curve: list[list[float]] = field(default_factory=list)
 
 
 def slug(name: str) -> str:
@@ -145,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,...",
                    help="one more project row with these overrides on top of the common ones (repeatable)")
     p.add_argument("--peer-venv", default=str(REPO / ".peer-venv"), help="torchreid's virtualenv (make peer)")
+    p.add_argument("--eval-every", type=int, default=0, metavar="N",
+                   help="evaluate the project rows every N iterations (train.eval_every) and report the iteration "
+                        "and training seconds at which each first reaches torchreid's final rank-1 and mAP")
     p.add_argument("--force", action="store_true", help="rerun runs whose results are already there")
     p.add_argument("overrides", nargs="*", help="key=value overrides for every project row")
     return p
@@ -159,6 +168,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--sides {args.sides!r}: expected a comma list of {', '.join(SIDES)}")
     if args.workers < 0:
         raise SystemExit(f"--workers: expected 0 or more, got {args.workers}")
+    if args.eval_every < 0:
+        raise SystemExit(f"--eval-every: expected 0 (off) or more, got {args.eval_every}")
     if len(set(args.seeds)) != len(args.seeds):
         raise SystemExit(f"--seeds {args.seeds}: expected distinct seeds")
     for item in args.overrides:
@@ -204,6 +215,8 @@ def ours_overrides(args: argparse.Namespace, row: Row) -> list[str]:
         f"data.workers={args.workers}", f"train.iterations={args.iterations}",
         "train.resume=''",  # every run trains from scratch, even in a reused folder
     ]
+    if getattr(args, "eval_every", 0):
+        matched.append(f"train.eval_every={args.eval_every}")
     return [*matched, *args.overrides, *row.overrides]
 
 
@@ -271,11 +284,87 @@ def read_result(row: Row, seed: int, run_dir: Path, wall_seconds: float | None =
             raise SystemExit(f"{log}: no trainer progress line '(x.xx it/s)' and no training.seconds_per_iteration "
                              f"in {metrics_path}; run without --quiet")
     step = m.get("step_seconds_per_iteration") if row.side == "peer" else None
+    curve = [] if row.side == "peer" else read_curve(run_dir / "train_log.csv")
+    if curve and iterations is not None:
+        curve.append([int(iterations), float(plain["rank1"]), float(plain["mAP"])])
     return RunResult(seed=seed, rank1=float(plain["rank1"]), mAP=float(plain["mAP"]), s_per_it=float(s_per_it),
                      iterations=int(iterations) if iterations is not None else -1,
                      rr_rank1=float(rr["rank1"]) if rr else None, rr_mAP=float(rr["mAP"]) if rr else None,
                      wall_seconds=wall_seconds, step_s_per_it=float(step) if step is not None else None,
-                     s_per_it_source=source, run_dir=str(run_dir), precision=precision)
+                     s_per_it_source=source, run_dir=str(run_dir), precision=precision, curve=curve)
+
+
+def read_curve(path: Path) -> list[list[float]]:
+    """[iteration, rank-1, mAP] of the periodic evaluations in a run's ``train_log.csv`` (none: [])."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for r in rows:
+        if r.get("eval_rank1") not in (None, "") and r.get("eval_mAP") not in (None, ""):
+            out.append([int(float(r["iteration"])), float(r["eval_rank1"]), float(r["eval_mAP"])])
+    return out
+
+
+def first_reached(curve: list[list[float]], column: int, target: float) -> int | None:
+    """The first evaluated iteration whose value in ``column`` (1: rank-1, 2: mAP) is >= ``target``."""
+    return next((int(point[0]) for point in curve if point[column] >= target), None)
+
+
+def time_to_peer(rows: list[Row], results: dict[str, list[RunResult]]) -> dict:
+    """Per project row and seed: when its evaluations first reach the same seed's torchreid final rank-1
+    and mAP, as an iteration, training seconds (iteration x its s/it) and a fraction of torchreid's
+    training seconds (its iterations x its s/it); None where never reached or not evaluated."""
+    peers = [r for r in rows if r.side == "peer"]
+    if not peers:
+        return {}
+    peer_runs = {r.seed: r for r in results.get(peers[0].name, [])}
+    out: dict = {}
+    for row in rows:
+        if row.side != "ours":
+            continue
+        entries = []
+        for run in results.get(row.name, []):
+            peer = peer_runs.get(run.seed)
+            if peer is None or not run.curve:
+                continue
+            peer_seconds = peer.iterations * peer.s_per_it
+            entry = {"seed": run.seed, "peer_rank1": peer.rank1, "peer_mAP": peer.mAP, "peer_seconds": peer_seconds}
+            for name, column, target in (("rank1", 1, peer.rank1), ("mAP", 2, peer.mAP)):
+                it = first_reached(run.curve, column, target)
+                seconds = None if it is None else it * run.s_per_it
+                entry[f"{name}_iteration"] = it
+                entry[f"{name}_seconds"] = seconds
+                entry[f"{name}_fraction"] = None if seconds is None or peer_seconds <= 0 else seconds / peer_seconds
+            entries.append(entry)
+        if entries:
+            out[row.name] = entries
+    return out
+
+
+def format_time_to_peer(reached: dict, peer_name: str) -> str:
+    """Markdown: one line per project row and seed (``-``: not reached within the run)."""
+    if not reached:
+        return ""
+
+    def cell(e: dict, name: str) -> str:
+        if e[f"{name}_iteration"] is None:
+            return "not reached"
+        return f"it {e[f'{name}_iteration']}, {e[f'{name}_seconds']:.0f} s ({e[f'{name}_fraction']:.2f}x)"
+
+    lines = [f"| run | seed | {peer_name} final rank-1 / mAP | reaches its rank-1 at | reaches its mAP at |",
+             "|---|---:|---:|---|---|"]
+    for name, entries in reached.items():
+        for e in entries:
+            lines.append(f"| {name} | {e['seed']} | {e['peer_rank1']:.2f} / {e['peer_mAP']:.2f} | {cell(e, 'rank1')} | "
+                         f"{cell(e, 'mAP')} |")
+        fractions = [max(e["rank1_fraction"], e["mAP_fraction"]) for e in entries
+                     if e["rank1_fraction"] is not None and e["mAP_fraction"] is not None]
+        if len(fractions) == len(entries):
+            lines.append(f"| {name} | mean | | both reached at {sum(fractions) / len(fractions):.2f}x "
+                         f"{peer_name}'s training time | |")
+    return "\n".join(lines) + "\n"
 
 
 def run_one(row: Row, seed: int, cmd: list[str], run_dir: Path, threads: int, force: bool) -> RunResult:
@@ -361,7 +450,8 @@ def write_outputs(out: Path, args: argparse.Namespace, rows: list[Row], results:
     """Write compare.md and compare.json; return the table."""
     table = format_table(rows, results)
     settings = {k: getattr(args, k) for k in ("root", "seeds", "iterations", "config", "height", "width", "seq_len",
-                                              "num_identities", "num_instances", "workers", "threads", "overrides")}
+                                              "num_identities", "num_instances", "workers", "threads", "overrides",
+                                              "eval_every")}
     notes = [
         f"- {args.iterations} iterations wanted, {args.height}x{args.width}, {args.seq_len}-frame clips, "
         f"P={args.num_identities} x K={args.num_instances}, {args.workers} loader workers, {args.threads} threads; "
@@ -378,10 +468,17 @@ def write_outputs(out: Path, args: argparse.Namespace, rows: list[Row], results:
         f"- project config {args.config}, overrides: {' '.join(args.overrides) or '(none)'}",
         *[f"- {r.name}: {' '.join(r.overrides)}" for r in rows if r.overrides],
     ]
+    reached = time_to_peer(rows, results)
+    timing = format_time_to_peer(reached, PEER_LABEL)
+    if timing:
+        timing = ("\n## Time to torchreid's final accuracy\n\nThe first periodic evaluation (every "
+                  f"{args.eval_every} iterations, then the last) at or above torchreid's final rank-1 / mAP of "
+                  "the same seed; seconds are training seconds (iterations x s/it), the fraction is of "
+                  "torchreid's whole training time.\n\n" + timing)
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.md").write_text("# Peer comparison: torchreid 0.2.5 video pipeline vs this project\n\n"
-                                    + table + "\n" + "\n".join(notes) + "\n")
-    data = {"settings": settings, "rows": summary(rows, results),
+                                    + table + "\n" + "\n".join(notes) + "\n" + timing)
+    data = {"settings": settings, "rows": summary(rows, results), "time_to_peer": reached,
             "runs": {name: [asdict(r) for r in runs] for name, runs in results.items()}}
     (out / "compare.json").write_text(json.dumps(data, indent=2) + "\n")
     return table
@@ -415,5 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     table = write_outputs(out, args, args.rows, results)
     print()
     print(table, end="")
+    timing = format_time_to_peer(time_to_peer(args.rows, results), PEER_LABEL)
+    if timing:
+        print("\ntime to torchreid's final accuracy:\n" + timing, end="")
     print(f"\nwritten: {out / 'compare.md'}, {out / 'compare.json'}")
     return 0
