@@ -221,3 +221,20 @@ def test_white_balance_out_of_range_names_the_key(key, value):
 
     with pytest.raises(ConfigError, match=f"data.{key}"):
         check_config(load_config("short_run", [f"data.{key}={value}"]))
+
+
+def test_stage1_falls_back_to_mixed_batches_when_no_camera_fills_one(caplog):
+    from reid.pipeline.pseudo_labels import PseudoLabels
+
+    train = tracklets(n=12, cams=3)  # 4 tracks a camera
+    ds = VideoReIDDataset("x", train, [], [])
+    fits = PseudoLabels(load_config("short_run", ["data.labels=ignore", "data.num_identities=4"]), ds,
+                        torch.device("cpu"))
+    assert fits.in_stage1 and fits.one_camera_fits()
+    small = PseudoLabels(load_config("short_run", ["data.labels=ignore", "data.num_identities=5"]), ds,
+                         torch.device("cpu"))
+    with caplog.at_level("WARNING"):
+        assert not small.one_camera_fits() and not small.one_camera_fits()
+    assert sum("batches mix cameras" in r.message for r in caplog.records) == 1  # said once
+    small.labels = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5])  # a round's clusters: stage 1 is over
+    assert not small.in_stage1

@@ -136,7 +136,7 @@ class PseudoLabels:
             if it in self.rounds and self.rounds_done <= self.rounds.index(it):
                 self.recluster(trainer, it)
             end = min([r for r in self.rounds if r > it] + [total])
-            within = self.made_at == 0 and self.cfg.cluster.stage1 == "camera"
+            within = self.in_stage1 and self.cfg.cluster.stage1 == "camera" and self.one_camera_fits()
             trainer.batch_classes = self.camera_classes if within else None
             loader = build_train_loader(self.cfg, self.dataset, start_batch=it, num_batches=end,
                                         labels=self.labels.tolist(), pin_memory=pin_memory(self.device),
@@ -146,6 +146,23 @@ class PseudoLabels:
             if it < end:  # the trainer stopped
                 return
         self.log_attention(trainer, total, record={})
+
+    @property
+    def in_stage1(self) -> bool:
+        """True while every tracklet is still its own identity (no round has replaced the labels)."""
+        return bool(np.array_equal(self.labels, np.arange(len(self.labels))))
+
+    def one_camera_fits(self) -> bool:
+        """Whether some camera has a batch's worth of tracks; warns once (and batches mix cameras) if not."""
+        counts = np.bincount([t.camid for t in self.dataset.train])
+        if counts.max(initial=0) >= self.cfg.data.num_identities:
+            return True
+        if not getattr(self, "_warned_one_camera", False):
+            logger.warning("stage 1: no camera has data.num_identities=%d tracks (the busiest has %d), so its "
+                           "batches mix cameras (cluster.stage1=mixed)", self.cfg.data.num_identities,
+                           int(counts.max(initial=0)))
+            self._warned_one_camera = True
+        return False
 
     def camera_classes(self, camids: torch.Tensor) -> torch.Tensor:
         """The classes of the tracks of the batch's cameras (stage 1 within cameras): the softmax of
