@@ -159,7 +159,7 @@ def test_invalid_parameters(tmp_path: Path, key: str, value: object) -> None:
 def test_refuses_existing_output_and_unknown_names(tiny: Path) -> None:
     with pytest.raises(ConfigError, match="already exists"):
         generate(tiny.parent, PRESETS["tiny"])
-    with pytest.raises(ConfigError, match="valid presets: demo, hard, study, tiny"):
+    with pytest.raises(ConfigError, match="valid presets: demo, hard, hard2, hard3, hard4, study, tiny"):
         preset("huge")
     with pytest.raises(ConfigError, match="'num_ids'"):
         preset("tiny", num_ids=3)

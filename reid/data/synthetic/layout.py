@@ -2,7 +2,8 @@
 
 ``build_world(config)`` draws identities, cameras, tracklets, wrong labels, outlier frames and
 queries (everything but the pixels); ``write_info_files`` writes ``info/`` in the MARS layout
-(docs/method.md, "Datasets") plus ``synthetic_meta.json``, ``wrong_labels.csv`` and ``outliers.csv``.
+(docs/method.md, "Datasets") plus ``synthetic_meta.json``, ``wrong_labels.csv``, ``outliers.csv`` and,
+when there are near twins, ``twins.csv``.
 The frames themselves are rendered by reid/data/synthetic/.
 """
 
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 import scipy.io
 
-from reid.data.synthetic.people import Person, pt, random_person
+from reid.data.synthetic.people import Person, near_twin, pt, random_person
 from reid.data.synthetic.presets import GeneratorParams
 from reid.errors import ConfigError
 
@@ -87,6 +88,7 @@ class World:
     cameras: list[Camera]
     tracks: list[TrackSpec]  # train rows then test rows, each in MARS row order (sorted names)
     queries: list[int]  # 1-based rows of the test tracks
+    twins: list[tuple[str, int, int, str]] = field(default_factory=list)  # split, pid, twin's pid, difference
 
 
 def _pid_str(pid: int) -> str:
@@ -94,7 +96,7 @@ def _pid_str(pid: int) -> str:
 
 
 def build_world(cfg: GeneratorParams) -> World:
-    """Draw identities, cameras, tracklets, wrong labels, outlier frames and queries."""
+    """Draw identities (near twins among them), cameras, tracklets, wrong labels, outlier frames and queries."""
     rng = np.random.default_rng([cfg.seed, 1])
     n = cfg.num_train_ids + cfg.num_test_ids
     pids = rng.choice(np.arange(1, min(9999, max(1500, 2 * n)) + 1), n, replace=False)
@@ -107,10 +109,11 @@ def build_world(cfg: GeneratorParams) -> World:
         length = int(rng.integers(cfg.tracklet_length[0], cfg.tracklet_length[1] + 1))
         tracks.append(TrackSpec(split, pid, pid, cam, length, kind, person))
 
-    dress = _outfit_picker(cfg)
-    for split, plist in (("train", train_pids), ("test", sorted(int(p) for p in pids[cfg.num_train_ids:]))):
+    dress, narrow = _outfit_picker(cfg), _clothing_narrower(cfg)
+    test_pids = sorted(int(p) for p in pids[cfg.num_train_ids:])
+    for split, plist in (("train", train_pids), ("test", test_pids)):
         for pid in plist:
-            persons.append(dress(random_person(rng)))
+            persons.append(dress(narrow(random_person(rng))))
             k = int(rng.integers(cfg.cameras_per_id[0], cfg.cameras_per_id[1] + 1))
             for cam in sorted(int(c) + 1 for c in rng.choice(cfg.num_cameras, k, replace=False)):
                 for _ in range(int(rng.integers(cfg.tracklets_per_camera[0], cfg.tracklets_per_camera[1] + 1))):
@@ -121,7 +124,7 @@ def build_world(cfg: GeneratorParams) -> World:
         for _ in range(count):
             kind = str(rng.choice(kinds, p=p))
             if kind != "background":
-                persons.append(random_person(rng))
+                persons.append(narrow(random_person(rng)))
             add("test", pid, int(rng.integers(1, cfg.num_cameras + 1)), kind,
                 len(persons) - 1 if kind != "background" else -1)
     train_rows = [i for i, t in enumerate(tracks) if t.split == "train"]
@@ -142,7 +145,8 @@ def build_world(cfg: GeneratorParams) -> World:
         for j in sorted(rng.choice(len(eligible), round(getattr(cfg, kind) * len(eligible)), replace=False)):
             i, f = eligible[j]
             tracks[i].outliers.setdefault(f, []).append(kind)
-    return World(cfg, persons, cameras, tracks, _choose_queries(rng, [t for t in tracks if t.split == "test"]))
+    twins = _make_twins(cfg, persons, train_pids + test_pids)
+    return World(cfg, persons, cameras, tracks, _choose_queries(rng, [t for t in tracks if t.split == "test"]), twins)
 
 
 _OUTFIT_FIELDS = ("top", "pattern", "pattern_colour", "logo_shape", "short_sleeves", "bottom", "bottom_style")
@@ -156,7 +160,8 @@ def _outfit_picker(cfg: GeneratorParams):
     """
     if cfg.outfits == 0:
         return lambda person: person
-    templates = [random_person(np.random.default_rng([cfg.seed, 11, k])) for k in range(cfg.outfits)]
+    templates = [random_person(np.random.default_rng([cfg.seed, 11, k]), colours=cfg.palette_colours,
+                               patterns=cfg.patterns) for k in range(cfg.outfits)]
     choose = np.random.default_rng([cfg.seed, 12])
 
     def dress(person: Person) -> Person:
@@ -164,6 +169,38 @@ def _outfit_picker(cfg: GeneratorParams):
         return replace(person, **{f: getattr(outfit, f) for f in _OUTFIT_FIELDS})
 
     return dress
+
+
+def _clothing_narrower(cfg: GeneratorParams):
+    """Person -> the same person in clothing of ``cfg.palette_colours`` colours and ``cfg.patterns``
+    patterns, redrawn from its own random stream as outfits are (identity when neither narrows:
+    0, or the whole palette of 10 and all 5 patterns)."""
+    if not (0 < cfg.palette_colours < 10 or 0 < cfg.patterns < 5):
+        return lambda person: person
+    stream = np.random.default_rng([cfg.seed, 13])
+
+    def narrow(person: Person) -> Person:
+        clothes = random_person(stream, colours=cfg.palette_colours, patterns=cfg.patterns)
+        return replace(person, **{f: getattr(clothes, f) for f in _OUTFIT_FIELDS})
+
+    return narrow
+
+
+def _make_twins(cfg: GeneratorParams, persons: list[Person], pids: list[int]) -> list[tuple[str, int, int, str]]:
+    """Pair ``cfg.twins`` of each split's identities at random and redraw the second of each pair as a
+    near twin of the first (people.near_twin), in place; ``persons[i]`` is identity ``pids[i]``.
+
+    Returns (split, pid, twin's pid, what differs) per pair. Its own random stream.
+    """
+    if not cfg.twins:
+        return []
+    rng, twins = np.random.default_rng([cfg.seed, 14]), []
+    for split, start, count in (("train", 0, cfg.num_train_ids), ("test", cfg.num_train_ids, cfg.num_test_ids)):
+        chosen = start + rng.permutation(count)[:2 * round(cfg.twins * count / 2)]
+        for a, b in zip(chosen[0::2].tolist(), chosen[1::2].tolist()):
+            persons[b], what = near_twin(persons[a], rng)
+            twins.append((split, pids[a], pids[b], what))
+    return twins
 
 
 def _choose_queries(rng: np.random.Generator, test: list[TrackSpec]) -> list[int]:
@@ -192,7 +229,8 @@ def write_info_files(root: Path, world: World, *, params: dict[str, object]) -> 
     """Write ``info/`` (name lists, track and query .mat files) and the generator's records.
 
     ``wrong_labels.csv``: row (0-based row of ``track_train_info``), name, true_pid, written_pid.
-    ``outliers.csv``: split, frame name, kind (occlusion, blur or truncation).
+    ``outliers.csv``: split, frame name, kind (occlusion, blur or truncation). ``twins.csv`` (only
+    with near twins): split, pid, twin_pid (drawn as pid with one detail changed), difference.
     """
     info = root / "info"
     info.mkdir(parents=True)
@@ -214,6 +252,9 @@ def write_info_files(root: Path, world: World, *, params: dict[str, object]) -> 
     outliers = ["split,name,kind"] + [f"{t.split},{t.name}F{f + 1:03d}.jpg,{kind}" for t in world.tracks
                                       for f, kinds in sorted(t.outliers.items()) for kind in kinds]
     (root / "outliers.csv").write_text("\n".join(outliers) + "\n")
+    if world.twins:
+        rows = ["split,pid,twin_pid,difference"] + [",".join(map(str, row)) for row in world.twins]
+        (root / "twins.csv").write_text("\n".join(rows) + "\n")
     meta = {"generator": "reid.data.synthetic", "seed": world.config.seed, "params": params,
             "counts": _counts(world, num_wrong=len(wrong) - 1)}
     (root / "synthetic_meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")

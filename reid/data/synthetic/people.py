@@ -2,13 +2,15 @@
 
 Palettes are BGR (OpenCV order); dark, common colours are the most likely, so many identities
 share their main colours and only details (pattern, logo, bag, hair, build) tell them apart.
-``random_person(rng)`` draws an appearance, ``draw_person(img, person, ...)`` renders it with a
-walk cycle. Used by reid/data/synthetic/ (rendering) and reid/data/synthetic/layout.py (planning).
+``random_person(rng)`` draws an appearance (``colours`` and ``patterns`` narrow its clothing for
+harder worlds), ``near_twin(person, rng)`` the same person with one small detail changed, and
+``draw_person(img, person, ...)`` renders it with a walk cycle. Used by reid/data/synthetic/
+(rendering) and reid/data/synthetic/layout.py (planning).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -55,19 +57,54 @@ def _pick(rng: np.random.Generator, palette: np.ndarray, p: np.ndarray | None = 
     return tuple(int(c) for c in np.clip(colour, 0, 255))  # type: ignore[return-value]
 
 
-def random_person(rng: np.random.Generator) -> Person:
-    """Draw a random appearance."""
+def _first(palette: np.ndarray, p: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first ``n`` entries of a palette and their renormalised odds (the whole palette when 0 or more)."""
+    if n <= 0 or n >= len(palette):
+        return palette, p
+    return palette[:n], None if p is None else p[:n] / p[:n].sum()
+
+
+def random_person(rng: np.random.Generator, *, colours: int = 0, patterns: int = 0) -> Person:
+    """Draw a random appearance.
+
+    Args:
+        colours: > 0: tops, top patterns and bottoms take only the first ``colours`` entries of
+            their palettes (dark, common colours first); 0 the full palettes.
+        patterns: > 0: tops take only the first ``patterns`` patterns (1: plain only, 2: plain or
+            stripes, ...); 0 all five. With both 0 the draws are exactly those of before.
+    """
     return Person(
         height=float(rng.uniform(0.8, 0.95)), build=float(rng.uniform(0.8, 1.2)),
         torso=float(rng.uniform(0.9, 1.1)), gait=float(rng.uniform(0.8, 1.25)),
         skin=_pick(rng, _SKIN), hair=_pick(rng, _HAIR, _HAIR_P), long_hair=bool(rng.random() < 0.3),
-        top=_pick(rng, _TOPS, _TOP_P), pattern=int(rng.integers(0, 5)),
-        pattern_colour=_pick(rng, _TOPS), logo_shape=int(rng.integers(0, 3)),
-        short_sleeves=bool(rng.random() < 0.35), bottom=_pick(rng, _BOTTOMS, _BOTTOM_P),
+        top=_pick(rng, *_first(_TOPS, _TOP_P, colours)), pattern=int(rng.integers(0, patterns or 5)),
+        pattern_colour=_pick(rng, *_first(_TOPS, None, colours)), logo_shape=int(rng.integers(0, 3)),
+        short_sleeves=bool(rng.random() < 0.35), bottom=_pick(rng, *_first(_BOTTOMS, _BOTTOM_P, colours)),
         bottom_style=int(rng.choice(3, p=[0.7, 0.15, 0.15])), shoes=_pick(rng, _BOTTOMS[:3]),
         bag=int(rng.choice(3, p=[0.5, 0.3, 0.2])), bag_colour=_pick(rng, _TOPS),
         bag_side=int(rng.choice([-1, 1])),
     )
+
+
+TWIN_DIFFERENCES = ("bag", "sleeves", "hair", "shoes")
+
+
+def near_twin(p: Person, rng: np.random.Generator) -> tuple[Person, str]:
+    """``p`` with one small detail changed, and the name of that detail (one of TWIN_DIFFERENCES).
+
+    ``bag``: another kind of bag (none, backpack, handbag) in a new colour; ``sleeves``: short
+    sleeves for long or back; ``hair``: long hair for short or back; ``shoes``: shoes of another
+    palette colour. Everything else (body, face, clothing, gait) is ``p``'s.
+    """
+    what = TWIN_DIFFERENCES[int(rng.integers(0, len(TWIN_DIFFERENCES)))]
+    if what == "bag":
+        return replace(p, bag=(p.bag + int(rng.integers(1, 3))) % 3, bag_colour=_pick(rng, _TOPS)), what
+    if what == "sleeves":
+        return replace(p, short_sleeves=not p.short_sleeves), what
+    if what == "hair":
+        return replace(p, long_hair=not p.long_hair), what
+    far = [c for c in _BOTTOMS[:3] if np.abs(c - np.array(p.shoes)).max() > 40]  # noise is at most 14
+    return replace(p, shoes=_pick(rng, np.array(far))), what
 
 
 def pt(x: float, y: float) -> tuple[int, int]:

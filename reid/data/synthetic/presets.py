@@ -37,6 +37,9 @@ class GeneratorParams:
     colour_cast: float = 1.0  # scales each camera's deviation from a neutral colour response
     jitter: float = 0.0  # per-frame detection box jitter, std as a fraction of the crop size
     scale_change: float = 0.0  # a tracklet's person scale drifts by up to this fraction
+    palette_colours: int = 0  # > 0: clothing (tops, top patterns, bottoms) in the first N palette colours
+    patterns: int = 0  # > 0: tops show only the first N patterns (1 plain, 2 + stripes, 3 + lower block, ...)
+    twins: float = 0.0  # fraction of each split's identities in near-twin pairs (one small detail apart)
 
     def validate(self) -> None:
         """Raise ConfigError naming the first parameter outside its valid range."""
@@ -59,9 +62,11 @@ class GeneratorParams:
             ("colour_cast", 0.0 <= self.colour_cast <= 3.0, "in [0, 3]"),
             ("jitter", 0.0 <= self.jitter <= 0.2, "in [0, 0.2]"),
             ("scale_change", 0.0 <= self.scale_change <= 0.5, "in [0, 0.5]"),
+            ("palette_colours", 0 <= self.palette_colours <= 10, "in 0..10 (0: all 10 top and 6 bottom colours)"),
+            ("patterns", 0 <= self.patterns <= 5, "in 0..5 (0: all five; 1: plain tops only)"),
         ]
         checks += [(k, 0.0 <= getattr(self, k) <= 1.0, "a fraction in [0, 1]")
-                   for k in ("occlusion", "blur", "truncation", "wrong_labels")]
+                   for k in ("occlusion", "blur", "truncation", "wrong_labels", "twins")]
         for key, ok, expected in checks:
             if not ok:
                 raise ConfigError(f"synthetic config: {key}={getattr(self, key)!r}, expected {expected}")
@@ -82,11 +87,35 @@ PRESETS: dict[str, GeneratorParams] = {
     "hard": GeneratorParams(num_train_ids=100, num_test_ids=60, tracklet_length=(8, 20), num_distractors=30,
                             num_junk=15, occlusion=0.12, blur=0.12, truncation=0.06, outfits=48,
                             colour_cast=1.3, jitter=0.03, scale_change=0.15),
+    # The difficulty ladder above `hard` (LADDER; docs/difficulty_ladder.md): each level keeps the
+    # 100 training ids, frame size and tracklet lengths, and turns every other knob one step further.
+    # hard2: 100 test ids; clothing in 6 colours and 4 patterns (no logos); 32 outfits; 20% of the
+    # ids in near-twin pairs; more occluders, blur, truncation, cast, jitter and scale drift.
+    "hard2": GeneratorParams(num_train_ids=100, num_test_ids=100, tracklet_length=(8, 20), num_distractors=45,
+                             num_junk=20, occlusion=0.18, blur=0.18, truncation=0.08, outfits=32,
+                             colour_cast=1.5, jitter=0.045, scale_change=0.2, palette_colours=6, patterns=4,
+                             twins=0.2),
+    # hard3: 150 test ids; 4 colours (tops black, white, grey, navy) and 3 patterns (no side block);
+    # 24 outfits; 40% near twins; a quarter of the frames occluded, a quarter blurred.
+    "hard3": GeneratorParams(num_train_ids=100, num_test_ids=150, tracklet_length=(8, 20), num_distractors=60,
+                             num_junk=25, occlusion=0.24, blur=0.24, truncation=0.10, outfits=24,
+                             colour_cast=1.65, jitter=0.06, scale_change=0.25, palette_colours=4, patterns=3,
+                             twins=0.4),
+    # hard4: 200 test ids; 3 colours (black, white, grey tops; black, navy, grey bottoms), plain or
+    # striped tops; 16 outfits; 60% near twins; 30% of frames occluded and 30% blurred.
+    "hard4": GeneratorParams(num_train_ids=100, num_test_ids=200, tracklet_length=(8, 20), num_distractors=80,
+                             num_junk=30, occlusion=0.30, blur=0.30, truncation=0.12, outfits=16,
+                             colour_cast=1.8, jitter=0.075, scale_change=0.3, palette_colours=3, patterns=2,
+                             twins=0.6),
 }
+
+# The difficulty ladder, easiest first: every level is harder than the one before on each knob
+# (docs/difficulty_ladder.md).
+LADDER = ("hard", "hard2", "hard3", "hard4")
 
 
 def preset(name: str, **overrides: object) -> GeneratorParams:
-    """A preset (``demo`` or ``tiny``) with some fields replaced.
+    """A preset (a key of PRESETS: ``demo``, ``tiny``, ``study``, ``hard``, ``hard2``...) with some fields replaced.
 
     Raises:
         ConfigError: unknown preset or field name.
@@ -107,3 +136,4 @@ def pick_preset(presets: dict, name: str, overrides: dict, what: str):
     if unknown:
         raise ConfigError(f"unknown {what} parameter {unknown[0]!r}; valid: {', '.join(sorted(valid))}")
     return replace(presets[name], **overrides)
+
