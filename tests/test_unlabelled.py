@@ -68,18 +68,24 @@ def test_no_training_pid_is_read_when_labels_are_ignored(tmp_path):
 
 
 @pytest.mark.slow
-def test_rounds_resume_exactly(tmp_path):
+@pytest.mark.parametrize("extra", [[], ["cluster.camera_align=1.0"]])
+def test_rounds_resume_exactly(tmp_path, extra):
     """A run resumed at a round's iteration (the round not yet made) ends with the same weights and
-    labels as the run straight through; so does one resumed between rounds."""
+    labels as the run straight through; so does one resumed between rounds (with the camera
+    alignment's running statistics, where it is on)."""
     from reid.engine.checkpoint import load_checkpoint
     from reid.pipeline.training import run_training
 
     straight = tiny_config(tmp_path, "straight", "train.iterations=6", "train.checkpoint_every=1",
-                           "train.keep_checkpoints=6")
-    model_a, _ = run_training(straight)
+                           "train.keep_checkpoints=6", *extra)
+    model_a, state_a = run_training(straight)
+    logged = [h for h in state_a.history if "loss" in h]
+    assert logged and all(("camera_align" in h) == bool(extra) for h in logged)
+    if extra:
+        assert "camera_alignment" in load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     labels_a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["pseudo_labels"]["labels"]
     for at in (4, 3):
-        resumed = tiny_config(tmp_path, f"resumed{at}", "train.iterations=6",
+        resumed = tiny_config(tmp_path, f"resumed{at}", "train.iterations=6", *extra,
                               f"train.resume={tmp_path / 'straight' / f'checkpoint-{at:08d}.pt'}")
         model_b, state_b = run_training(resumed)
         assert state_b.iteration == 6
@@ -155,7 +161,7 @@ def test_a_batch_softmax_over_given_classes_equals_the_restricted_problem():
     criterion = build_loss([{"name": "osm_caa", "weight": 1.0}, {"name": "cross_entropy", "weight": 1.0}])
     trainer = SimpleNamespace(model=model, criterion=criterion, device=torch.device("cpu"),
                               precision=SimpleNamespace(autocast=lambda _: contextlib.nullcontext()),
-                              cfg=SimpleNamespace(loss_level="clip"), dist=SimpleNamespace(enabled=False))
+                              cfg=SimpleNamespace(loss_level="clip"), dist=SimpleNamespace(enabled=False), camera_alignment=None)
     forward = LossForward(trainer)
     emb, labels, classes = torch.randn(6, 8), torch.tensor([3, 3, 7, 7, 9, 9]), torch.tensor([1, 3, 7, 9])
     total, parts, _, _, _ = forward(emb, labels, None, classes)

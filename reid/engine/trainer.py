@@ -148,7 +148,7 @@ class LossForward(nn.Module):
         self._trainer = [trainer]  # not a submodule
 
     def forward(self, clips: torch.Tensor, pids: torch.Tensor, indices: torch.Tensor | None,
-                classes: torch.Tensor | None = None):
+                classes: torch.Tensor | None = None, camids: torch.Tensor | None = None):
         t = self._trainer[0]
         with t.precision.autocast(t.device.type):
             out = self.model(clips)
@@ -163,6 +163,8 @@ class LossForward(nn.Module):
             emb, labels = gather_with_grad(emb, t.dist), gather_rows(labels, t.dist)
             if indices is not None:
                 indices = gather_rows(indices, t.dist)
+            if camids is not None:
+                camids = gather_rows(camids, t.dist)
         cls = self.model.neck(emb)  # the classifier's input: emb itself without a BNNeck
         bias = None if self.model.centre_bias is None else self.model.centre_bias.float()
         centres = self.model.centres.float()
@@ -176,6 +178,11 @@ class LossForward(nn.Module):
             centres = centres[classes]
             bias = None if bias is None else bias[classes]
         result = self.criterion(emb, labels, centres, bias, class_embeddings=cls)
+        if t.camera_alignment is not None and camids is not None:
+            weight, term = t.camera_alignment
+            value = term(emb, camids.to(emb.device).repeat_interleave(per_clip))
+            result = LossResult(result.total + weight * value, {**result.parts, "camera_align": float(value.detach())},
+                                result.extras)
         return result.total, result.parts, result.extras, indices, per_clip  # plain containers, which DDP walks
 
 
@@ -239,6 +246,9 @@ class Trainer:
         # batch camera ids -> the classes its softmax runs over (None: all); set by training
         # without labels while each class is one camera's track
         self.batch_classes: Callable[[torch.Tensor], torch.Tensor | None] | None = None
+        # (weight, CameraAlignment): the camera-alignment term on the batch's embeddings, given the
+        # batch's camera ids (set by training without labels, cluster.camera_align)
+        self.camera_alignment: tuple[float, nn.Module] | None = None
         self.register([LRSchedule(), NonFiniteGuard(cfg.max_nonfinite), attention, PeriodicLog(cfg.log_every)]
                       + ([PeriodicEval(cfg.eval_every, evaluate, self.best)] if evaluate is not None else [])
                       + [PeriodicCheckpoint(cfg.checkpoint_every)])
@@ -281,11 +291,12 @@ class Trainer:
         return self.checkpoints.latest
 
     def run_step(self, clips: torch.Tensor, pids: torch.Tensor, indices: torch.Tensor | None = None,
-                 classes: torch.Tensor | None = None) -> StepOutput:
+                 classes: torch.Tensor | None = None, camids: torch.Tensor | None = None) -> StepOutput:
         """One optimisation step on a batch of clips (B, T, 3, H, W) with labels (B,).
 
         ``classes`` (optional, 1-D): the only classes the batch's class-aware terms see (the
         softmax of cross-entropy and CAA over these rows of the classifier), every label among them.
+        ``camids`` (optional, B): the clips' cameras, for the camera-alignment term where one is set.
 
         A non-finite loss or gradient makes no update (``skipped`` says which), with or without the
         fp16 gradient scaler: where it is on, the gradients are unscaled first and the same check
@@ -296,7 +307,11 @@ class Trainer:
         clips, pids = clips.to(self.device, non_blocking=async_copy), pids.to(self.device, non_blocking=async_copy)
         if indices is not None and self.dist.enabled:
             indices = indices.to(self.device)
-        total, parts, extras, indices, per_clip = self.forward_loss(clips, pids, indices, classes)
+        if self.camera_alignment is None:
+            camids = None
+        elif camids is not None:
+            camids = camids.to(self.device)
+        total, parts, extras, indices, per_clip = self.forward_loss(clips, pids, indices, classes, camids)
         result = LossResult(total, parts, extras)
         if indices is not None:
             indices = indices.cpu()
@@ -352,6 +367,7 @@ class Trainer:
             "nonfinite_losses": self.state.nonfinite_losses,
             "rng": rng_state(),
             "hooks": {h.name: h.state_dict() for h in self.hooks if h.name},
+            **({"camera_alignment": self.camera_alignment[1].state_dict()} if self.camera_alignment else {}),
             **self.extra_state,
         }, self.state.iteration)
 
@@ -396,6 +412,8 @@ class Trainer:
         self.state.history = list(state.get("history", []))
         self.state.nonfinite_steps = int(state.get("nonfinite_steps", 0))
         self.state.nonfinite_losses = int(state.get("nonfinite_losses", 0))
+        if self.camera_alignment is not None and "camera_alignment" in state:
+            self.camera_alignment[1].load_state_dict(state["camera_alignment"])
         hooks = dict(state.get("hooks", {}))
         if "attention_sum" in state:  # older layout: the attention record at the top level
             hooks.setdefault("attention", {"sum": state["attention_sum"], "count": state["attention_count"]})
@@ -426,7 +444,7 @@ class Trainer:
                     self._settle_precision(clips)
                     logger.info(self.describe())
                 classes = self.batch_classes(camids) if self.batch_classes is not None else None
-                step = self.run_step(clips, pids, indices, classes)
+                step = self.run_step(clips, pids, indices, classes, camids)
                 self.state.iteration += 1
                 self.state.step_seconds += time.perf_counter() - tick  # waiting for the batch + the step
                 self.state.steps_timed += 1

@@ -64,7 +64,8 @@ def check_cluster_config(c: ClusterConfig) -> None:
                               ("every", 0.0 <= c.every < 1.0, "a fraction of train.iterations in [0, 1) (0: once)"),
                               ("eps", c.eps > 0, "> 0"), ("min_samples", c.min_samples >= 1, ">= 1"),
                               ("min_cluster_size", c.min_cluster_size >= 2, ">= 2"),
-                              ("k1", c.k1 >= 1, ">= 1"), ("k2", c.k2 >= 1, ">= 1")):
+                              ("k1", c.k1 >= 1, ">= 1"), ("k2", c.k2 >= 1, ">= 1"),
+                              ("camera_align", c.camera_align >= 0, ">= 0 (0: off)")):
         if not ok:
             raise ConfigError(f"config key 'cluster.{key}': {getattr(c, key)!r}, expected {expected}")
 

@@ -20,6 +20,7 @@ from reid.engine.run_lock import RunLock
 from reid.engine.trainer import Trainer, TrainState
 from reid.errors import ConfigError
 from reid.losses import build_loss, describe_degenerate
+from reid.losses.camera_alignment import CameraAlignment
 from reid.models import ReIDNet
 from reid.pipeline.builders import build_model_for, build_train_loader, load_data, resolve_device, seed_everything
 from reid.pipeline.config_checks import check_config
@@ -225,6 +226,9 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
     trainer = Trainer(model, criterion, cfg.train, out, device, extra_state=extra,
                       evaluate=evaluate if dataset.query and dataset.gallery else None, dist=dist)
     trainer.checkpoints = series
+    if pseudo is not None and cfg.cluster.camera_align > 0:
+        trainer.camera_alignment = (cfg.cluster.camera_align,
+                                    CameraAlignment(spread=cfg.cluster.camera_spread).to(device))
     if found is not None:
         trainer.resume(*found)
         if trainer.state.iteration >= cfg.train.iterations:
