@@ -12,6 +12,8 @@ both weight 1, frame-level losses), ``RandomIdentitySampler``, ``evenly`` frame 
 and test, transforms random_flip + random_crop, Adam lr 3e-4 (weight decay 5e-4, constant),
 average temporal pooling at test time, euclidean distance. ``--iterations`` becomes a whole number
 of torchreid epochs (see ``epochs_for``); the metrics say how many iterations were trained.
+``--save-distmat`` also writes ``<out>/distmat.npz``, the distances and labels torchreid ranked in its
+plain evaluation, for the per-query comparison (``osmcaa-reid study queries --against``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -83,6 +86,40 @@ def limit_max_rank(max_rank: int) -> None:
     torchreid.reid.metrics.evaluate_rank = evaluate_rank
 
 
+class DistanceRecorder:
+    """Keeps the distances and labels of the latest call of torchreid's ``metrics.evaluate_rank``.
+
+    The engine ranks with ``metrics.evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, ...)``
+    looked up on the module at each call (as ``limit_max_rank`` relies on too), so wrapping the
+    module attribute sees the (Q, G) matrix torchreid ranked, in its query and gallery order.
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[str, np.ndarray] | None = None
+
+    def install(self) -> None:
+        original = torchreid.reid.metrics.evaluate_rank
+
+        def evaluate_rank(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q_camids: np.ndarray,
+                          g_camids: np.ndarray, *args: Any, **kwargs: Any) -> tuple:
+            self.last = {"distmat": np.array(distmat, dtype=np.float32), "q_pids": np.array(q_pids),
+                         "g_pids": np.array(g_pids), "q_camids": np.array(q_camids), "g_camids": np.array(g_camids)}
+            return original(distmat, q_pids, g_pids, q_camids, g_camids, *args, **kwargs)
+
+        torchreid.reid.metrics.evaluate_rank = evaluate_rank
+
+
+def save_distances(path: Path, recorded: dict[str, np.ndarray] | None) -> None:
+    """Write recorded distances and labels as ``.npz`` (a temporary file renamed into place): the
+    input of ``osmcaa-reid study queries --against`` (docs/query_analysis.md)."""
+    if recorded is None:
+        raise SystemExit("--save-distmat: torchreid's evaluation never called metrics.evaluate_rank")
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **recorded)
+    os.replace(tmp, path)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="folder holding mars/{bbox_train,bbox_test,info}")
@@ -99,6 +136,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     parser.add_argument("--print-freq", type=int, default=20, help="torchreid's log line every N batches")
     parser.add_argument("--no-rerank", action="store_true", help="skip the second, re-ranked evaluation")
+    parser.add_argument("--save-distmat", action="store_true",
+                        help="also write <out>/distmat.npz: the plain evaluation's query x gallery distances and "
+                             "labels, for osmcaa-reid study queries --against")
     args = parser.parse_args(argv)
     positive = ("height", "width", "seq_len", "num_identities", "num_instances", "iterations", "threads", "print_freq")
     for name in positive:
@@ -207,12 +247,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"=> shim: a query ranks only {smallest} gallery tracklets: evaluate_rank(max_rank={smallest})")
         limit_max_rank(smallest)
         ranks = [r for r in RANKS if r <= smallest]
+    recorder = DistanceRecorder()
+    if args.save_distmat:
+        recorder.install()
     engine.run(save_dir=str(out), max_epoch=epochs, print_freq=args.print_freq, dist_metric="euclidean",
                normalize_feature=False, rerank=False, ranks=ranks)
     if not engine.evaluations:
         raise SystemExit("torchreid's engine.run finished without an evaluation")
     rank1, mAP = engine.evaluations[-1]
     results = {"plain": {"rank1": round(100 * rank1, 2), "mAP": round(100 * mAP, 2)}}
+    if args.save_distmat:
+        save_distances(out / "distmat.npz", recorder.last)
     if not args.no_rerank:
         engine.test(dist_metric="euclidean", normalize_feature=False, save_dir=str(out), ranks=ranks, rerank=True)
         rank1, mAP = engine.evaluations[-1]
