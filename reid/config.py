@@ -38,6 +38,9 @@ class DataConfig:
     num_identities: int = 8  # P: identities per batch
     num_instances: int = 4  # K: tracklets per identity
     epoch: str = "identities"  # identities (each once per epoch) | tracklets (each tracklet once; torchreid's)
+    # > 0: soft identity mining at this temperature: each batch is an anchor identity and companions
+    # drawn by the similarity of their classifier centres (docs/method.md, "Identity mining"); 0: random
+    identity_mining: float = 0.0
     workers: int = 2
     packed: bool = False
     cache: bool = True

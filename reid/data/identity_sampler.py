@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -47,6 +48,17 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
     waits for the next epoch), and the epoch interleaves the cameras' batches in a random order.
     Training without labels uses it while every tracklet is its own identity: two tracks of one
     camera are two people, while a track of another camera may show the same person.
+
+    ``mining_temperature`` > 0 (``identities`` epochs, without ``cameras``) groups similar
+    identities into one batch: soft identity mining (docs/method.md, "Identity mining"). The epoch
+    still takes every identity once, in a random order of anchors; each batch is its anchor (the
+    first identity of the order not yet drawn) and ``num_identities - 1`` companions drawn one by
+    one, without replacement, from the epoch's identities not yet drawn with probability
+    proportional to ``exp(max_g similarity[g, j] / mining_temperature)`` over the identities ``g``
+    already in the batch (so a batch can hold two pairs of look-alikes, not only the anchor's). ``similarity[e]`` (epoch
+    -> (classes x classes) array, rows and columns indexed by pid) must be set before epoch ``e``'s
+    batches are drawn (the ``IdentityMining`` hook sets it during epoch ``e - 1``); epoch 0 and
+    epochs without it are random when ``e == 0`` and an error otherwise.
 
     The last incomplete batch is dropped; the sampler is infinite when ``num_batches`` is None,
     otherwise it yields exactly ``num_batches`` batches. The sequence is a pure function of
@@ -122,6 +134,23 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
         self.seed = seed
         self.num_batches = num_batches
         self.start_batch = 0  # set when resuming, to continue the same sequence
+        self.mining_temperature = 0.0
+        self.similarity: dict[int, Any] = {}  # epoch -> (classes x classes) similarity, for identity mining
+
+    @property
+    def epoch_length(self) -> int:
+        """Batches in one epoch (the first epoch's, for ``tracklets`` epochs)."""
+        return next(self._epoch_lengths())
+
+    def enable_mining(self, temperature: float, similarity: dict[int, Any]) -> None:
+        """Soft identity mining at ``temperature`` with the (shared, updated) ``similarity`` dict."""
+        if temperature <= 0:
+            raise ValueError(f"identity mining temperature {temperature}, expected > 0")
+        if self.epoch != "identities" or self.pids_by_camera is not None:
+            raise ConfigError("data.identity_mining groups identities within data.epoch=identities epochs with "
+                              "identity labels (data.labels=use); this run draws its batches otherwise")
+        self.mining_temperature = float(temperature)
+        self.similarity = similarity
 
     def _epoch(self, epoch: int) -> list[list[int]]:
         if self.epoch == "tracklets":
@@ -129,6 +158,12 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
         rng = np.random.default_rng([self.seed, epoch])
         if self.one_camera:
             groups = self._camera_groups(rng)
+        elif self.mining_temperature > 0 and epoch > 0:
+            if epoch not in self.similarity:
+                raise RuntimeError(f"identity mining: no identity similarity for epoch {epoch} when its batches were "
+                                   "drawn (the loader ran more than an epoch ahead of training)")
+            groups = mined_groups(rng.permutation(self.pids), np.asarray(self.similarity[epoch]),
+                                  self.num_identities, self.mining_temperature, rng)
         else:
             order = rng.permutation(self.pids) if self.pids_by_camera is None else self._camera_mixed(rng)
             groups = [order[b * self.num_identities : (b + 1) * self.num_identities]
@@ -213,3 +248,38 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
         if self.num_batches is None:
             return next(self._epoch_lengths())
         return self.num_batches - self.start_batch
+
+
+def mined_groups(order: np.ndarray, similarity: np.ndarray, size: int, temperature: float,
+                 rng: np.random.Generator) -> list[list[int]]:
+    """An epoch's identity groups by soft identity mining (see ``IdentityBatchSampler``).
+
+    Args:
+        order: the epoch's identities (pids) in a random order; anchors are taken in this order.
+        similarity: (classes x classes) similarity of identities, indexed by pid.
+        size: identities per group; ``len(order) // size`` groups, the remainder left out.
+        temperature: softmax temperature of the companions' draw (small: the nearest identities).
+        rng: the epoch's generator.
+    """
+    order = np.asarray(order, dtype=np.int64)
+    if similarity.ndim != 2 or similarity.shape[0] <= order.max() or similarity.shape[1] <= order.max():
+        raise ValueError(f"identity similarity of shape {similarity.shape} does not cover pid {int(order.max())}")
+    free = np.ones(len(order), dtype=bool)
+    groups: list[list[int]] = []
+    anchor_pos = 0
+    for _ in range(len(order) // size):
+        while not free[anchor_pos]:
+            anchor_pos += 1
+        anchor = int(order[anchor_pos])
+        free[anchor_pos] = False
+        group = [anchor]
+        for _ in range(size - 1):
+            candidates = np.flatnonzero(free)
+            closest = similarity[np.ix_(group, order[candidates])].max(axis=0)  # to the nearest member
+            logits = closest.astype(np.float64) / temperature
+            weights = np.exp(logits - logits.max())
+            pick = int(candidates[rng.choice(len(candidates), p=weights / weights.sum())])
+            free[pick] = False
+            group.append(int(order[pick]))
+        groups.append(group)
+    return groups

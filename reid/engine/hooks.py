@@ -151,6 +151,52 @@ class AttentionRecord(HookBase):
         self.sum, self.count = state["sum"].double(), state["count"].double()
 
 
+class IdentityMining(HookBase):
+    """The identity similarity that soft identity mining draws batches by (``data.identity_mining``).
+
+    After the first step of epoch ``e`` it takes the cosine similarity of the classifier's class
+    centres (the model's ``centres``: one row per identity) and hands it to the sampler for epoch
+    ``e + 1``: the sampler draws an epoch's batches shortly before training reaches them, so the
+    similarity is always one epoch old and never depends on how far the loader has run ahead. The
+    similarities not yet used are saved in checkpoints, so a resumed run draws the same batches.
+    """
+
+    name = "identity_mining"
+
+    def __init__(self) -> None:
+        self.similarity: dict[int, torch.Tensor] = {}  # shared with the sampler (``attach``)
+        self.epoch_length = 0
+
+    def attach(self, epoch_length: int) -> dict[int, torch.Tensor]:
+        """Set the sampler's epoch length; returns the dict the sampler reads."""
+        if epoch_length < 1:
+            raise ValueError(f"epoch length {epoch_length}")
+        self.epoch_length = epoch_length
+        return self.similarity
+
+    @torch.no_grad()
+    def centre_similarity(self) -> torch.Tensor:
+        centres = torch.nn.functional.normalize(self.trainer.model.centres.detach().float(), dim=1)
+        return (centres @ centres.T).cpu()
+
+    def after_step(self, step: StepOutput) -> None:
+        if not self.epoch_length:
+            return
+        batch = step.iteration - 1  # the batch this step consumed
+        if batch % self.epoch_length == 0:
+            epoch = batch // self.epoch_length
+            self.similarity[epoch + 1] = self.centre_similarity()
+            for old in [e for e in self.similarity if e < epoch]:
+                del self.similarity[old]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"similarity": dict(self.similarity)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.similarity.clear()
+        self.similarity.update({int(e): s.float() for e, s in state["similarity"].items()})
+
+
 class Board:
     """TensorBoard scalars under ``<output_dir>/tensorboard`` (``train.tensorboard``), or nothing."""
 

@@ -256,14 +256,14 @@ class Trainer:
             self.model.to(memory_format=torch.channels_last)
             self.model.channels_last = True
 
-    def register(self, hooks: list[HookBase]) -> None:
-        """Append hooks; they run in the order given, after those registered before."""
+    def register(self, hooks: list[HookBase], first: bool = False) -> None:
+        """Append hooks (``first``: put them before every other); they run in the order given."""
         names = [h.name for h in self.hooks + hooks if h.name]
         if len(names) != len(set(names)):
             raise ValueError(f"hook names must be unique, got {names}")
         for hook in hooks:
             hook.trainer = self
-        self.hooks.extend(hooks)
+        self.hooks = [*hooks, *self.hooks] if first else [*self.hooks, *hooks]
 
     def describe(self) -> str:
         """One line: what arithmetic, memory format and threads the steps run with."""

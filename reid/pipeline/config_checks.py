@@ -82,4 +82,11 @@ def check_config(cfg: Config) -> Config:
     for key in ("id_switches", "fragments"):
         if not 0.0 <= getattr(cfg.data, key) <= 1.0:
             raise ConfigError(f"config key 'data.{key}': {getattr(cfg.data, key)!r}, expected a fraction in [0, 1]")
+    mining = cfg.data.identity_mining
+    if isinstance(mining, bool) or not isinstance(mining, (int, float)) or mining < 0:
+        raise ConfigError(f"config key 'data.identity_mining': {mining!r}, expected a temperature > 0, or 0 (off)")
+    if mining > 0 and (cfg.data.labels != "use" or cfg.data.epoch != "identities"):
+        raise ConfigError(f"config key 'data.identity_mining': {mining!r} groups identities by their classifier "
+                          "centres, which needs data.labels=use and data.epoch=identities (got "
+                          f"data.labels={cfg.data.labels}, data.epoch={cfg.data.epoch}); set it to 0")
     return cfg

@@ -16,6 +16,7 @@ from reid.engine.checkpoint import BestCheckpoint, CheckpointSeries, load_checkp
 from reid.engine.cuda_choices import pin_memory
 from reid.engine.distributed import DistContext, broadcast_buffers, describe_world
 from reid.engine.environment import record_environment
+from reid.engine.hooks import IdentityMining
 from reid.engine.run_lock import RunLock
 from reid.engine.trainer import Trainer, TrainState
 from reid.errors import ConfigError
@@ -229,6 +230,10 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
     if pseudo is not None and cfg.cluster.camera_align > 0:
         trainer.camera_alignment = (cfg.cluster.camera_align,
                                     CameraAlignment(spread=cfg.cluster.camera_spread).to(device))
+    mining = None
+    if cfg.data.identity_mining > 0:  # before the checkpoint hook, so a checkpoint holds the new similarity
+        mining = IdentityMining()
+        trainer.register([mining], first=True)
     if found is not None:
         trainer.resume(*found)
         if trainer.state.iteration >= cfg.train.iterations:
@@ -240,6 +245,8 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
     else:
         loader = build_train_loader(cfg, dataset, start_batch=trainer.sampler_position, rank=dist.rank,
                                     world_size=dist.world_size, pin_memory=pin_memory(device))
+        if mining is not None:
+            attach_mining(mining, loader.batch_sampler, cfg)
         state = trainer.train(iter(loader))
     broadcast_buffers(model, dist)  # the model every rank returns is rank 0's, the one saved
     for name, term in criterion.terms.items():
@@ -247,6 +254,23 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
         if stats:
             logger.info("loss %s: %s", name, describe_degenerate(stats))
     return model, state
+
+
+def attach_mining(mining: IdentityMining, sampler, cfg: Config) -> None:
+    """Let ``sampler`` draw batches by the similarity the ``mining`` hook takes once an epoch.
+
+    The loader asks the sampler for batches up to 2 x data.workers ahead of training (two per
+    worker); an epoch's similarity is taken after its previous epoch's first step, so an epoch must
+    be longer than that lead."""
+    length = sampler.epoch_length
+    lead = 2 * max(cfg.data.workers, 0) + 1
+    if length <= lead:
+        raise ConfigError(f"data.identity_mining: an epoch is {length} batches (training identities // "
+                          f"data.num_identities), not more than the loader's lead of {lead} batches with "
+                          f"data.workers={cfg.data.workers}; lower data.workers or set data.identity_mining=0")
+    sampler.enable_mining(cfg.data.identity_mining, mining.attach(length))
+    logger.info("identity mining: batches group identities by classifier-centre similarity at temperature %g "
+                "(from epoch 1; an epoch is %d batches)", cfg.data.identity_mining, length)
 
 
 def offer_best(cfg: Config, model: ReIDNet, results: dict, iteration: int, num_classes: int) -> bool:
