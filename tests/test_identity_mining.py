@@ -131,9 +131,8 @@ def test_mining_without_labels_is_refused():
 
 
 def test_training_with_mining_resumes_exactly(tmp_path):
-    from tests.test_training import tiny_config
-
     from reid.pipeline.training import run_training
+    from tests.test_training import tiny_config
 
     extra = ["data.identity_mining=0.05", "train.checkpoint_every=0"]
     straight = tiny_config(tmp_path, "straight", "train.iterations=7", *extra)
@@ -151,9 +150,8 @@ def test_training_with_mining_resumes_exactly(tmp_path):
 
 
 def test_an_epoch_shorter_than_the_loaders_lead_is_refused(tmp_path):
-    from tests.test_training import tiny_config
-
     from reid.pipeline.training import run_training
+    from tests.test_training import tiny_config
 
     cfg = tiny_config(tmp_path, "run", "train.iterations=2", "data.identity_mining=0.1", "data.workers=1")
     with pytest.raises(ConfigError, match="loader's lead of 3 batches"):
