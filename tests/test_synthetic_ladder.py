@@ -120,6 +120,27 @@ def test_twins_pair_identities_of_one_split(tmp_path: Path) -> None:
     assert not (generate(tmp_path / "plain", preset("tiny")) / "twins.csv").exists()
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_training_batches_do_not_replay_the_twin_pairing(seed: int) -> None:
+    """The twins' random stream is not one the identity sampler draws from: a run at the world's
+    seed must not find every twin pair side by side in one epoch (it did at epoch 14 when both
+    used default_rng([seed, 14]))."""
+    from reid.data.identity_sampler import IdentityBatchSampler
+
+    world = build_world(preset("tiny", num_train_ids=20, num_test_ids=4, twins=1.0, seed=seed))
+    train_pids = sorted({t.true_pid for t in world.tracks if t.split == "train" and t.true_pid > 0})
+    label = {pid: i for i, pid in enumerate(train_pids)}
+    pairs = {frozenset((label[a], label[b])) for split, a, b, _ in world.twins if split == "train"}
+    assert len(pairs) == 10
+    sampler = IdentityBatchSampler(list(range(20)), num_identities=4, num_instances=1, seed=seed,
+                                   num_batches=5 * 40)
+    batches = [sorted(i for i, _ in b) for b in sampler]
+    for epoch in range(40):
+        met = sum(frozenset((a, b)) in pairs for batch in batches[5 * epoch : 5 * epoch + 5]
+                  for k, a in enumerate(batch) for b in batch[k + 1:])
+        assert met <= 5, f"epoch {epoch}: {met} of 10 twin pairs in one batch"
+
+
 def test_defaults_leave_hard_as_it_was() -> None:
     """The world `hard` draws (persons, plan, outliers, queries, camera responses) is pinned: the
     digest was taken before palette_colours, patterns and twins existed. A numpy release that
