@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
         "outliers": ("reid.cli.outlier_study", "the outlier study: injected wrong labels and CAA"),
         "peer": ("reid.studies.compare_peer", "this project against torchreid's video pipeline"),
         "queries": ("reid.cli.query_analysis", "per-query failures: twins, occlusion, blur, camera; against a peer"),
+        "twins": ("reid.cli.twin_batches", "how often training batches hold two near twins (random, mined)"),
     },
     "bench": {
         "model": ("reid.studies.bench_model", "training step and loader throughput per backbone"),
