@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from reid.losses import OSMCAALoss, describe_degenerate
+from reid.losses import OSMCAALoss, describe_degenerate, describe_pairs
 from reid.losses import functional as LF
 from tests.reference.osm_caa_loop import class_probability, osm_caa_loss_loop
 
@@ -241,3 +241,17 @@ def test_loss_gradients_are_bitwise_repeatable_on_several_threads():
             assert torch.equal(grads[0], other)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_negative_pairs_inside_the_margin_are_counted() -> None:
+    loss_fn = OSMCAALoss()
+    centres = torch.eye(2)
+    labels = torch.tensor([0, 0, 1, 1])
+    far = torch.tensor([[1.0, 0], [1.0, 0], [-1.0, 0], [-1.0, 0]])  # negatives at distance 2 > alpha 1.2
+    near = torch.tensor([[1.0, 0], [1.0, 0], [0.8, 0.6], [0.8, 0.6]])  # at distance 0.63 < 1.2
+    loss_fn(far, labels, centres)
+    assert loss_fn.pairs == {"negative": 4, "active_negative": 0}  # pairs i < j
+    loss_fn(near, labels, centres)
+    assert loss_fn.pairs == {"negative": 8, "active_negative": 4}
+    assert describe_pairs(loss_fn.pairs) == "50.0 % of 8 negative pairs inside the margin (carrying gradient)"
+    assert describe_pairs({}) == "no negative pairs"

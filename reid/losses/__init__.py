@@ -15,7 +15,7 @@ from reid.config import LOSS_TERMS, loss_term_from_dict
 from reid.errors import ConfigError
 from reid.losses.baselines import BatchHardTripletLoss, ContrastiveLoss, CrossEntropyLoss, WeightedSoftmaxLoss
 from reid.losses.combined import CombinedLoss, LossResult, LossTerm, TermOutput
-from reid.losses.osm_caa import OSMCAALoss, describe_degenerate
+from reid.losses.osm_caa import OSMCAALoss, describe_degenerate, describe_pairs
 
 #: ``loss.terms[i].name`` -> the loss class; its parameters are the fields of
 #: ``reid.config.LOSS_TERMS[name]`` other than ``name`` and ``weight``.
@@ -30,7 +30,7 @@ assert LOSSES.keys() == LOSS_TERMS.keys()
 
 __all__ = [
     "LOSSES", "BatchHardTripletLoss", "CombinedLoss", "ContrastiveLoss", "CrossEntropyLoss", "LossResult",
-    "LossTerm", "OSMCAALoss", "TermOutput", "WeightedSoftmaxLoss", "build_loss", "describe_degenerate",
+    "LossTerm", "OSMCAALoss", "TermOutput", "WeightedSoftmaxLoss", "build_loss", "describe_degenerate", "describe_pairs",
 ]
 
 

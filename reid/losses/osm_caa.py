@@ -35,6 +35,15 @@ def describe_degenerate(stats: dict) -> str:
     return f"{stats.get('batches', 0)} batches, degenerate cases: {found}"
 
 
+def describe_pairs(pairs: dict) -> str:
+    """One line from ``OSMCAALoss.pairs``: the share of negative pairs that carried gradient."""
+    negatives = pairs.get("negative", 0)
+    if not negatives:
+        return "no negative pairs"
+    return (f"{100 * pairs.get('active_negative', 0) / negatives:.1f} % of {negatives} negative pairs inside the "
+            "margin (carrying gradient)")
+
+
 class OSMCAALoss(LossTerm):
     """OSM+CAA weighted contrastive loss over all unordered pairs ``i < j`` of a batch.
 
@@ -54,6 +63,8 @@ class OSMCAALoss(LossTerm):
             ``zero_positive_weight`` (positives exist but every s+ a is 0);
             ``no_active_negatives`` (negatives exist but all lie beyond the margin, s- = 0);
             ``zero_attention`` (a set with non-zero s has zero total weight because a = 0).
+        pairs: ``collections.Counter`` summed over batches: ``negative`` pairs and
+            ``active_negative`` ones (inside the margin, s- > 0: the negatives that carry gradient).
 
     ``compute`` returns the loss with the extra ``attention``: the detached per-sample ``a_i``
     ``(N,)`` of the batch (all ones when ``caa=False``).
@@ -87,6 +98,7 @@ class OSMCAALoss(LossTerm):
         self.variant, self.osm, self.caa = variant, osm, caa
         self.alpha, self.lam, self.sigma, self.caa_sigma = float(alpha), float(lam), float(sigma), float(caa_sigma)
         self.stats: collections.Counter[str] = collections.Counter()
+        self.pairs: collections.Counter[str] = collections.Counter()
 
     def extra_repr(self) -> str:
         return (
@@ -139,9 +151,12 @@ class OSMCAALoss(LossTerm):
         flags = torch.stack([
             same.any(), (~same).any(), terms.pos_mass > 0, terms.neg_mass > 0,
             torch.where(same, s, zero).sum() > 0, torch.where(same, zero, s).sum() > 0,
+            (~same).sum(), (~same & (s > 0)).sum(),
         ]).tolist()
-        has_pos, has_neg, pos_mass, neg_mass, pos_s, neg_s = flags
+        has_pos, has_neg, pos_mass, neg_mass, pos_s, neg_s, negatives, active = flags
         self.stats["batches"] += 1
+        self.pairs["negative"] += int(negatives)  # pairs i < j
+        self.pairs["active_negative"] += int(active)  # inside the margin: they carry gradient
         if not has_pos:
             self.stats["no_positive_pairs"] += 1
         elif not pos_mass:

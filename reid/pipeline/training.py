@@ -20,7 +20,7 @@ from reid.engine.hooks import IdentityMining
 from reid.engine.run_lock import RunLock
 from reid.engine.trainer import Trainer, TrainState
 from reid.errors import ConfigError
-from reid.losses import build_loss, describe_degenerate
+from reid.losses import build_loss, describe_degenerate, describe_pairs
 from reid.losses.camera_alignment import CameraAlignment
 from reid.models import ReIDNet
 from reid.pipeline.builders import build_model_for, build_train_loader, load_data, resolve_device, seed_everything
@@ -253,6 +253,9 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
         stats = getattr(term, "stats", None)
         if stats:
             logger.info("loss %s: %s", name, describe_degenerate(stats))
+        pairs = getattr(term, "pairs", None)
+        if pairs:
+            logger.info("loss %s: %s", name, describe_pairs(pairs))
     return model, state
 
 
