@@ -102,6 +102,7 @@ def test_commands_hold_the_matched_settings(tmp_path):
     for item in ["--seed 3", "--height 64", "--width 32", "--seq-len 4", "--num-identities 4", "--num-instances 2",
                  "--iterations 20", "--workers 2", "--threads 2", f"--out {run_dir}"]:
         assert item in text
+    assert peer[-1] == "--save-distmat"
 
 
 def test_missing_peer_venv_says_run_make_peer(tmp_path):

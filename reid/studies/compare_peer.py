@@ -203,7 +203,8 @@ def peer_command(args: argparse.Namespace, python: Path, seed: int, run_dir: Pat
             "--seed", str(seed), "--height", str(args.height), "--width", str(args.width),
             "--seq-len", str(args.seq_len), "--num-identities", str(args.num_identities),
             "--num-instances", str(args.num_instances), "--iterations", str(args.iterations),
-            "--workers", str(args.workers), "--threads", str(args.threads)]
+            "--workers", str(args.workers), "--threads", str(args.threads),
+            "--save-distmat"]  # <run_dir>/distmat.npz: torchreid's ranking, for osmcaa-reid study queries --against
 
 
 def ours_overrides(args: argparse.Namespace, row: Row) -> list[str]:
