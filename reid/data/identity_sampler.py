@@ -50,7 +50,7 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
     camera are two people, while a track of another camera may show the same person.
 
     ``mining_temperature`` > 0 (``identities`` epochs, without ``cameras``) groups similar
-    identities into one batch: soft identity mining (docs/method.md, "Identity mining"). The epoch
+    identities into one batch: soft identity mining (docs/method.md §6.1a). The epoch
     still takes every identity once, in a random order of anchors; each batch is its anchor (the
     first identity of the order not yet drawn) and ``num_identities - 1`` companions drawn one by
     one, without replacement, from the epoch's identities not yet drawn with probability
