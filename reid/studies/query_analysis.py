@@ -69,6 +69,14 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str,
         return [(reader.line_num, row) for row in reader]
 
 
+def generator_dir(root: str | os.PathLike) -> Path:
+    """The folder where the generator wrote its records: the ``mars`` folder of ``root`` (or ``root``)."""
+    try:
+        return resolve_dataset_dir(root, "mars", "info")
+    except DatasetError:
+        return Path(root)
+
+
 def read_side_files(root: str | os.PathLike) -> SideFiles:
     """The generator's ``twins.csv`` and ``outliers.csv`` of the dataset at ``root`` (the ``mars``
     folder or its parent), test split only; a missing file leaves its categories out, with a note.
@@ -76,10 +84,7 @@ def read_side_files(root: str | os.PathLike) -> SideFiles:
     Raises:
         DatasetError: a file is there but malformed (the message names the file and line).
     """
-    try:
-        base = resolve_dataset_dir(root, "mars", "info")
-    except DatasetError:
-        base = Path(root)
+    base = generator_dir(root)
     notes = []
     twins: dict[int, int] | None = None
     path = base / "twins.csv"

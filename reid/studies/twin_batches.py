@@ -18,10 +18,9 @@ import numpy as np
 import torch
 
 from reid.data.identity_sampler import IdentityBatchSampler
-from reid.data.paths import resolve_dataset_dir
 from reid.data.tracklet import Tracklet
 from reid.errors import DatasetError
-from reid.studies.query_analysis import _read_csv
+from reid.studies.query_analysis import _read_csv, generator_dir
 
 
 @dataclass(frozen=True)
@@ -49,11 +48,7 @@ def read_train_twins(root: str | os.PathLike) -> list[tuple[int, int]]:
     Raises:
         DatasetError: the file is missing or malformed (the message names the file and line).
     """
-    try:
-        base = resolve_dataset_dir(root, "mars", "info")
-    except DatasetError:
-        base = Path(root)
-    path = base / "twins.csv"
+    path = generator_dir(root) / "twins.csv"
     if not path.is_file():
         raise DatasetError(f"{path} not found: only the synthetic presets with near twins (hard2, hard3, hard4) "
                            "write it")
