@@ -12,7 +12,12 @@ split's twin pairs (twins.csv) are counted in them. docs/query_analysis.md, "Nea
 import argparse
 
 from reid.data import load_dataset
-from reid.studies.twin_batches import centre_similarity, label_pairs, read_train_twins, twin_batch_stats
+from reid.studies.twin_batches import (
+    checkpoint_similarity,
+    label_pairs,
+    read_train_twins,
+    twin_batch_stats,
+)
 
 
 def main(argv=None):
@@ -35,7 +40,7 @@ def main(argv=None):
     pairs = label_pairs(train, read_train_twins(args.root))
     rows = [("random batches", None)]
     if args.checkpoint:
-        rows.append((f"identity mining at {args.temperature:g}", centre_similarity(args.checkpoint)))
+        rows.append((f"identity mining at {args.temperature:g}", checkpoint_similarity(args.checkpoint)))
     print(f"{len(set(pids))} training identities, {len(pairs)} near-twin pairs; {args.iterations} batches of "
           f"{args.num_identities} x {args.num_instances}")
     print("| batches | with a twin pair | batches per twin pair holding both | twin pairs never together |")

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import Sampler
 
 from reid.errors import ConfigError
@@ -55,9 +56,9 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
     first identity of the order not yet drawn) and ``num_identities - 1`` companions drawn one by
     one, without replacement, from the epoch's identities not yet drawn with probability
     proportional to ``exp(max_g similarity[g, j] / mining_temperature)`` over the identities ``g``
-    already in the batch (so a batch can hold two pairs of look-alikes, not only the anchor's). ``similarity[e]`` (epoch
-    -> (classes x classes) array, rows and columns indexed by pid) must be set before epoch ``e``'s
-    batches are drawn (the ``IdentityMining`` hook sets it during epoch ``e - 1``); epoch 0 and
+    already in the batch (so a batch can hold two pairs of look-alikes, not only the anchor's).
+    ``similarity[e]`` (epoch -> (classes x classes) array, rows and columns indexed by pid) must be
+    set before epoch ``e``'s batches are drawn (the ``IdentityMining`` hook sets it during epoch ``e - 1``); epoch 0 and
     epochs without it are random when ``e == 0`` and an error otherwise.
 
     The last incomplete batch is dropped; the sampler is infinite when ``num_batches`` is None,
@@ -283,3 +284,11 @@ def mined_groups(order: np.ndarray, similarity: np.ndarray, size: int, temperatu
             group.append(int(order[pick]))
         groups.append(group)
     return groups
+
+
+@torch.no_grad()
+def centre_similarity(centres: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of class centres ``(classes, D)`` -> ``(classes, classes)`` float32 on the CPU:
+    the similarity identity mining draws companions by."""
+    unit = torch.nn.functional.normalize(centres.detach().float(), dim=1)
+    return (unit @ unit.T).cpu()

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from reid.data.identity_sampler import centre_similarity
 from reid.errors import ReIDError
 
 if TYPE_CHECKING:  # type hints only: hooks never import the trainer module
@@ -174,18 +175,13 @@ class IdentityMining(HookBase):
         self.epoch_length = epoch_length
         return self.similarity
 
-    @torch.no_grad()
-    def centre_similarity(self) -> torch.Tensor:
-        centres = torch.nn.functional.normalize(self.trainer.model.centres.detach().float(), dim=1)
-        return (centres @ centres.T).cpu()
-
     def after_step(self, step: StepOutput) -> None:
         if not self.epoch_length:
             return
         batch = step.iteration - 1  # the batch this step consumed
         if batch % self.epoch_length == 0:
             epoch = batch // self.epoch_length
-            self.similarity[epoch + 1] = self.centre_similarity()
+            self.similarity[epoch + 1] = centre_similarity(self.trainer.model.centres)
             for old in [e for e in self.similarity if e < epoch]:
                 del self.similarity[old]
 

@@ -77,6 +77,23 @@ def generator_dir(root: str | os.PathLike) -> Path:
         return Path(root)
 
 
+def read_twin_pairs(path: Path, split: str) -> list[tuple[int, int]]:
+    """The (pid, twin's pid) rows of one split of the generator's ``twins.csv`` at ``path``.
+
+    Raises:
+        DatasetError: the file is malformed (the message names the file and line).
+    """
+    pairs = []
+    for line, row in _read_csv(path, ("split", "pid", "twin_pid")):
+        if row["split"] == split:
+            try:
+                pairs.append((int(row["pid"]), int(row["twin_pid"])))
+            except (TypeError, ValueError):
+                raise DatasetError(f"{path}: line {line}: pid {row['pid']!r}, twin_pid {row['twin_pid']!r}; "
+                                   "expected integers") from None
+    return pairs
+
+
 def read_side_files(root: str | os.PathLike) -> SideFiles:
     """The generator's ``twins.csv`` and ``outliers.csv`` of the dataset at ``root`` (the ``mars``
     folder or its parent), test split only; a missing file leaves its categories out, with a note.
@@ -90,14 +107,8 @@ def read_side_files(root: str | os.PathLike) -> SideFiles:
     path = base / "twins.csv"
     if path.is_file():
         twins = {}
-        for line, row in _read_csv(path, ("split", "pid", "twin_pid")):
-            if row["split"] == "test":
-                try:
-                    a, b = int(row["pid"]), int(row["twin_pid"])
-                except (TypeError, ValueError):
-                    raise DatasetError(f"{path}: line {line}: pid {row['pid']!r}, twin_pid {row['twin_pid']!r}; "
-                                       "expected integers") from None
-                twins[a], twins[b] = b, a
+        for a, b in read_twin_pairs(path, "test"):
+            twins[a], twins[b] = b, a
     else:
         meta = base / "synthetic_meta.json"
         why = "not a synthetic dataset"

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from reid.data.identity_sampler import IdentityBatchSampler
+from reid.data.identity_sampler import IdentityBatchSampler, centre_similarity
 from reid.data.tracklet import Tracklet
 from reid.errors import DatasetError
-from reid.studies.query_analysis import _read_csv, generator_dir
+from reid.studies.query_analysis import generator_dir, read_twin_pairs
 
 
 @dataclass(frozen=True)
@@ -52,15 +51,7 @@ def read_train_twins(root: str | os.PathLike) -> list[tuple[int, int]]:
     if not path.is_file():
         raise DatasetError(f"{path} not found: only the synthetic presets with near twins (hard2, hard3, hard4) "
                            "write it")
-    pairs = []
-    for line, row in _read_csv(path, ("split", "pid", "twin_pid")):
-        if row["split"] == "train":
-            try:
-                pairs.append((int(row["pid"]), int(row["twin_pid"])))
-            except (TypeError, ValueError):
-                raise DatasetError(f"{path}: line {line}: pid {row['pid']!r}, twin_pid {row['twin_pid']!r}; "
-                                   "expected integers") from None
-    return pairs
+    return read_twin_pairs(path, "train")
 
 
 def label_pairs(train: list[Tracklet], pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -74,7 +65,7 @@ def label_pairs(train: list[Tracklet], pairs: list[tuple[int, int]]) -> list[tup
     return [(label_of[a], label_of[b]) for a, b in pairs]
 
 
-def centre_similarity(checkpoint: str | os.PathLike) -> np.ndarray:
+def checkpoint_similarity(checkpoint: str | os.PathLike) -> np.ndarray:
     """Cosine similarity of a trained model's classifier centres (classes x classes)."""
     from reid.engine.checkpoint import load_checkpoint
 
@@ -82,8 +73,7 @@ def centre_similarity(checkpoint: str | os.PathLike) -> np.ndarray:
     weight = state.get("model", {}).get("classifier.weight")
     if weight is None:
         raise DatasetError(f"checkpoint {checkpoint} holds no classifier.weight (no identity centres)")
-    centres = torch.nn.functional.normalize(weight.float(), dim=1)
-    return (centres @ centres.T).numpy()
+    return centre_similarity(weight).numpy()
 
 
 def twin_batch_stats(pids: list[int], pairs: list[tuple[int, int]], *, num_identities: int, num_instances: int,
