@@ -91,3 +91,27 @@ def test_standardise_per_camera_removes_each_cameras_shift():
     assert np.isfinite(one).all() and not one.any()
     with pytest.raises(ValueError, match="camera ids"):
         standardise_per_camera(x, cams[:5])
+
+
+def test_one_camera_share_counts_clusters_that_never_leave_a_camera():
+    from reid.eval.clustering import one_camera_share
+    clusters = np.array([0, 0, 1, 1, 2, -1])
+    cameras = np.array([0, 0, 0, 1, 2, 3])
+    # cluster 0: camera 0 only; cluster 1: cameras 0 and 1; cluster 2: camera 2 only; -1 ignored
+    assert one_camera_share(clusters, cameras) == pytest.approx(2 / 3)
+    assert np.isnan(one_camera_share(np.array([-1, -1]), np.array([0, 1])))
+    with pytest.raises(ValueError, match="2 camera ids for 3 cluster ids"):
+        one_camera_share(np.array([0, 0, 1]), np.array([0, 1]))
+
+
+def test_cross_camera_recall_against_a_hand_count():
+    from reid.eval.clustering import cross_camera_recall
+    truth = np.array([7, 7, 7, 8, 8])
+    cameras = np.array([0, 1, 1, 0, 2])
+    # person 7's cross-camera pairs (ordered): (0,1),(1,0),(0,2),(2,0); person 8's: (3,4),(4,3)
+    clusters = np.array([0, 0, 1, 2, -1])  # joins 0-1 only; item 4 is left out
+    assert cross_camera_recall(clusters, truth, cameras) == pytest.approx(2 / 6)
+    assert cross_camera_recall(np.array([0, 0, 0, 1, 1]), truth, cameras) == 1.0
+    # two left-out items are not "joined" although both carry -1
+    assert cross_camera_recall(np.array([-1, -1, -1, -1, -1]), truth, cameras) == 0.0
+    assert np.isnan(cross_camera_recall(np.array([0, 1]), np.array([1, 2]), np.array([0, 1])))

@@ -59,6 +59,7 @@ def test_no_training_pid_is_read_when_labels_are_ignored(tmp_path):
     model, state = run_training(cfg, hide_pids(dataset))
     rounds = [h for h in state.history if "clusters" in h]
     assert [h["iteration"] for h in rounds] == [2, 4] and all("purity" in h for h in rounds)
+    assert all(0.0 <= h["one_camera_clusters"] <= 1.0 and 0.0 <= h["cross_camera_recall"] <= 1.0 for h in rounds)
     assert model.centres.shape[0] == rounds[-1]["classes"]
     assert any("eval_rank1" in h for h in state.history)
 

@@ -137,6 +137,35 @@ def split_identities(clusters: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(np.unique(clusters[members & (truth == p)])) for p in ids]))
 
 
+def one_camera_share(clusters: np.ndarray, cameras: np.ndarray) -> float:
+    """Fraction of the clusters (ids >= 0) whose members all come from one camera.
+
+    Needs no identity labels: a person seen by several cameras should give clusters that span
+    them, so a share near 1 says the clustering follows the cameras rather than the people (nan
+    without clusters).
+    """
+    clusters, cameras = np.asarray(clusters), np.asarray(cameras)
+    if len(cameras) != len(clusters):
+        raise ValueError(f"{len(cameras)} camera ids for {len(clusters)} cluster ids")
+    ids = np.unique(clusters[clusters >= 0])
+    if not len(ids):
+        return float("nan")
+    return float(np.mean([len(np.unique(cameras[clusters == c])) == 1 for c in ids]))
+
+
+def cross_camera_recall(clusters: np.ndarray, truth: np.ndarray, cameras: np.ndarray) -> float:
+    """Of the pairs of items that show one person in two different cameras, the fraction the
+    clustering puts in one cluster (items left out count as not joined; nan without such pairs)."""
+    clusters, truth, cameras = np.asarray(clusters), np.asarray(truth), np.asarray(cameras)
+    same_person = truth[:, None] == truth[None, :]
+    other_camera = cameras[:, None] != cameras[None, :]
+    wanted = same_person & other_camera
+    if not wanted.any():
+        return float("nan")
+    joined = (clusters[:, None] == clusters[None, :]) & (clusters >= 0)[:, None]
+    return float((joined & wanted).sum() / wanted.sum())
+
+
 def ranking_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     """P(score of a positive < score of a negative) (ties count half): how well low ``scores``
     (e.g. CAA attention) single out the ``positive`` items (e.g. tracks that mix two people)."""

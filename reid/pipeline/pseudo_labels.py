@@ -39,8 +39,9 @@ from reid.config import ClusterConfig, Config
 from reid.data import VideoReIDDataset
 from reid.engine.cuda_choices import pin_memory
 from reid.errors import ConfigError
-from reid.eval.clustering import (METHODS, OUTLIERS, class_centres, dbscan_clusters, hdbscan_clusters, pseudo_labels, purity, ranking_auc,
-                                  split_identities, standardise_per_camera)
+from reid.eval.clustering import (METHODS, OUTLIERS, class_centres, cross_camera_recall, dbscan_clusters, hdbscan_clusters,
+                                  one_camera_share, pseudo_labels, purity, ranking_auc, split_identities,
+                                  standardise_per_camera)
 from reid.models import ReIDNet
 from reid.pipeline.builders import build_train_loader
 from reid.pipeline.evaluation import embed
@@ -178,8 +179,8 @@ class PseudoLabels:
         model: ReIDNet = trainer.model
         with torch.random.fork_rng(devices=[]):  # the extraction's loader draws a seed: keep training's RNG
             feats = embed(self.cfg, model, self.dataset.train, self.device)
-        points = standardise_per_camera(feats, np.array([t.camid for t in self.dataset.train])) if c.camera_norm \
-            else feats
+        cams = np.array([t.camid for t in self.dataset.train])
+        points = standardise_per_camera(feats, cams) if c.camera_norm else feats
         if c.method == "hdbscan":
             clusters = hdbscan_clusters(points, min_cluster_size=c.min_cluster_size, k1=c.k1, k2=c.k2,
                                         metric=self.cfg.eval.metric)
@@ -205,14 +206,18 @@ class PseudoLabels:
         record = {"iteration": iteration, "clusters": int(clusters.max(initial=-1)) + 1,
                   "clustered": int((clusters >= 0).sum()), "left_out": int((clusters < 0).sum()),
                   "classes": self.num_classes}
+        if (clusters >= 0).any():
+            record["one_camera_clusters"] = one_camera_share(clusters, cams)
         sizes = np.bincount(clusters[clusters >= 0]) if (clusters >= 0).any() else np.zeros(0)
         if self.truth is not None:
             record["purity"] = purity(clusters, self.truth)
             record["clusters_per_identity"] = split_identities(clusters, self.truth)
+            record["cross_camera_recall"] = cross_camera_recall(clusters, self.truth, cams)
         self.log_attention(trainer, iteration, record)
-        logger.info("pseudo-labels, round %d at iteration %d: %d clusters (largest %d) hold %d of %d tracklets, "
-                    "%d left out (%s); %d identities%s", self.rounds_done, iteration, record["clusters"],
-                    int(sizes.max(initial=0)), record["clustered"], len(self.labels), record["left_out"],
+        logger.info("pseudo-labels, round %d at iteration %d: %d clusters (largest %d; %.0f %% from one camera) "
+                    "hold %d of %d tracklets, %d left out (%s); %d identities%s", self.rounds_done, iteration,
+                    record["clusters"], int(sizes.max(initial=0)), 100 * record.get("one_camera_clusters", 0.0),
+                    record["clustered"], len(self.labels), record["left_out"],
                     "each its own identity" if c.outliers == "singleton" else "not drawn", self.num_classes,
                     _truth_note(record))
 
@@ -248,7 +253,8 @@ class PseudoLabels:
 def _truth_note(record: dict) -> str:
     parts = []
     if "purity" in record:
-        parts.append(f"purity {record['purity']:.3f}, {record['clusters_per_identity']:.2f} clusters per person")
+        parts.append(f"purity {record['purity']:.3f}, {record['clusters_per_identity']:.2f} clusters per person, "
+                     f"{record['cross_camera_recall']:.3f} of one person's cross-camera pairs joined")
     if "attention_mixed" in record:
         parts.append(f"CAA attention {record['attention_mixed']:.3f} on tracks mixing two people vs "
                      f"{record['attention_clean']:.3f} on the others (AUC {record['attention_auc_mixed']:.2f})")
