@@ -234,6 +234,10 @@ class EvalConfig:
     max_rank: int = 50
     batch_size: int = 32  # clips per forward pass during feature extraction
     feature: str = "embedding"  # embedding | neck: retrieve with the embedding or its BNNeck copy
+    # none | centre | standardise: move each camera's test embeddings (query and gallery together) to
+    # a common centre before ranking (reid/eval/camera_norm.py); a camera with fewer than 10 test
+    # tracklets takes the statistics of all of them
+    camera_norm: str = "none"
     # report.html: ranked lists of the `visualise` worst queries (lowest AP) and `visualise_random`
     # random ones, top `visualise_topk` each (0 draws none); a t-SNE map of at most
     # `tsne_max_points` test tracklets (whole identities, drawn at random; 0: no map)

@@ -11,6 +11,7 @@ from collections import Counter
 import numpy as np
 
 from reid.errors import ConfigError
+from reid.eval.camera_norm import normalise_per_camera
 from reid.eval.reranking import jaccard_distance
 
 #: cluster.outliers: what becomes of the items the clustering leaves out
@@ -63,22 +64,10 @@ def standardise_per_camera(features: np.ndarray, cameras: np.ndarray) -> np.ndar
     """(N, D) float32: each camera's features minus that camera's mean, divided by its per-dimension
     standard deviation (a camera with one item keeps its centred, i.e. zero, row).
 
-    What one camera adds to everything it sees (colour cast, lighting, background, viewpoint) moves
-    all of its embeddings the same way; without identity labels nothing else removes it, and the
-    neighbours of a tracklet are then the other tracks of its own camera. Standardising per camera
-    (camera-based normalisation, Zhuang et al., ECCV 2020) needs only the camera ids.
+    Without identity labels nothing else removes what a camera adds to everything it sees, and the
+    neighbours of a tracklet are then the other tracks of its own camera (reid/eval/camera_norm.py).
     """
-    x = np.asarray(features, dtype=np.float64)
-    cams = np.asarray(cameras)
-    if len(cams) != len(x):
-        raise ValueError(f"{len(cams)} camera ids for {len(x)} features")
-    out = np.empty_like(x)
-    for c in np.unique(cams):
-        rows = cams == c
-        part = x[rows] - x[rows].mean(axis=0)
-        std = part.std(axis=0)
-        out[rows] = part / np.where(std > 1e-12, std, 1.0)
-    return out.astype(np.float32)
+    return normalise_per_camera(features, cameras, "standardise")
 
 
 def first_seen_order(ids: np.ndarray) -> np.ndarray:

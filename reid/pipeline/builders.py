@@ -101,7 +101,8 @@ def check_image_retrieval(cfg: Config) -> None:
     if name not in RETRIEVAL_DATASETS:
         return
     for key, value, expected in (("data.seq_len", d.seq_len, 1), ("data.test_seq_len", d.test_seq_len, 1),
-                                 ("eval.protocol", e.protocol, "retrieval"), ("eval.rerank", e.rerank, False)):
+                                 ("eval.protocol", e.protocol, "retrieval"), ("eval.rerank", e.rerank, False),
+                                 ("eval.camera_norm", e.camera_norm, "none")):
         if value != expected:
             raise ConfigError(f"config key {key!r}: {value!r}, but {d.name} is an image-retrieval set (one image "
                               f"per sample, leave-one-out evaluation); expected {expected!r}")

@@ -22,6 +22,7 @@ from reid.engine.extract import FEATURES
 from reid.engine.precision import PRECISIONS
 from reid.engine.trainer import BEST_METRICS, LOSS_LEVELS, OPTIMIZERS, SCHEDULES, check_schedule
 from reid.errors import ConfigError
+from reid.eval.camera_norm import CAMERA_NORMS
 from reid.eval.clustering import METHODS, OUTLIERS
 from reid.eval.distance import METRICS
 from reid.losses import build_loss
@@ -51,6 +52,7 @@ CHOICES: dict[str, Collection[str]] = {
     "eval.metric": METRICS,
     "eval.protocol": EVAL_PROTOCOLS,
     "eval.feature": FEATURES,
+    "eval.camera_norm": CAMERA_NORMS,
     "cluster.outliers": OUTLIERS,
     "cluster.method": METHODS,
     "cluster.stage1": STAGE1,

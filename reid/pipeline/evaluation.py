@@ -12,6 +12,7 @@ from reid.data.tracklet import Tracklet
 from reid.engine.distributed import DistContext, gather_features
 from reid.engine.extract import extract_features
 from reid.errors import ConfigError
+from reid.eval.camera_norm import CAMERA_NORMS, normalise_per_camera
 from reid.eval.distance import pairwise_distance
 from reid.eval.ranking import PROTOCOLS, evaluate
 from reid.eval.reranking import rerank
@@ -23,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 #: eval.protocol: the video re-ID protocols of reid.eval.ranking, plus leave-one-out retrieval for image sets
 EVAL_PROTOCOLS = (*PROTOCOLS, "retrieval")
+#: eval.camera_norm: a camera with fewer test tracklets is moved by the statistics of all of them
+CAMERA_NORM_MIN_ITEMS = 10
 
 
 def embed(cfg: Config, model: ReIDNet, tracklets: list[Tracklet], device: torch.device,
@@ -65,6 +68,11 @@ def evaluate_features_full(cfg: Config, qf: np.ndarray, gf: np.ndarray, query: l
     g_pids = np.array([t.pid for t in gallery])
     g_cams = np.array([t.camid for t in gallery])
     ranked_gallery = list(gallery)
+    if e.camera_norm != "none":
+        check_choice(e.camera_norm, CAMERA_NORMS, "eval.camera_norm")
+        moved = normalise_per_camera(np.concatenate([qf, gf]), np.concatenate([q_cams, g_cams]), e.camera_norm,
+                                     min_items=CAMERA_NORM_MIN_ITEMS)
+        qf, gf = moved[:len(qf)], moved[len(qf):]
     if e.protocol == "mars-official":
         gf = np.concatenate([gf, qf])
         g_pids, g_cams = np.concatenate([g_pids, q_pids]), np.concatenate([g_cams, q_cams])

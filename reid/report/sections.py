@@ -169,6 +169,9 @@ def protocol_notes(cfg: Config, dataset: VideoReIDDataset, ev: Evaluation) -> li
              "skipped queries (no true match in another camera): "
              + ", ".join(f"{k} {m['num_skipped_queries']}" for k, m in ev.results.items()),
              f"skipped while loading the dataset (tracklets or frames): {skipped}"]
+    if e.camera_norm != "none":
+        notes.append(f"camera normalisation ({e.camera_norm}): each camera's test embeddings, query and gallery "
+                     "together, moved to a common centre before ranking (eval.camera_norm)")
     if "re-ranked" in ev.results:
         notes.append(f"re-ranking: k-reciprocal, k1={e.k1}, k2={e.k2}, lambda={e.lambda_value}")
     return notes
