@@ -269,6 +269,11 @@ class ClusterConfig:
     k2: int = 6
     outliers: str = "drop"  # tracklets the clustering leaves out: drop (not drawn) | singleton (own identity)
     camera_norm: bool = True  # standardise each camera's embeddings before clustering
+    # keep | drop: a cluster whose tracklets all come from one camera is kept as an identity, or its
+    # tracklets are treated as left out (cluster.outliers): such a cluster says nothing about how a
+    # person looks in another camera and is often one camera's look rather than one person
+    # (Song et al. 2025, "discarding biased clusters")
+    one_camera: str = "keep"
     stage1: str = "camera"  # camera: stage-1 batches and softmax within one camera | mixed: across cameras
     # weight of the camera-alignment term (reid/losses/camera_alignment.py; 0: off): rank-1 23.1 -> 43.1
     # on the hard preset at 1.0, 15.6 at 10.0 (docs/unlabelled_study.md, rows J, K)

@@ -115,3 +115,22 @@ def test_cross_camera_recall_against_a_hand_count():
     # two left-out items are not "joined" although both carry -1
     assert cross_camera_recall(np.array([-1, -1, -1, -1, -1]), truth, cameras) == 0.0
     assert np.isnan(cross_camera_recall(np.array([0, 1]), np.array([1, 2]), np.array([0, 1])))
+
+
+def test_drop_one_camera_clusters_leaves_out_clusters_that_never_leave_a_camera():
+    from reid.eval.clustering import drop_one_camera_clusters
+    clusters = np.array([0, 0, 1, 1, 2, 2, -1, 3])
+    cameras = np.array([0, 0, 0, 1, 2, 2, 1, 3])
+    # cluster 0 (camera 0 only), 2 (camera 2 only) and 3 (one member) go; cluster 1 spans 0 and 1
+    np.testing.assert_array_equal(drop_one_camera_clusters(clusters, cameras), [-1, -1, 0, 0, -1, -1, -1, -1])
+    with pytest.raises(ValueError, match="1 camera ids for 2 cluster ids"):
+        drop_one_camera_clusters(np.array([0, 0]), np.array([0]))
+
+
+def test_cluster_one_camera_takes_keep_or_drop():
+    from reid.config import load_config
+    from reid.errors import ConfigError
+    from reid.pipeline.config_checks import check_config
+    check_config(load_config("short_run", ["data.labels=ignore", "cluster.one_camera=drop"]))
+    with pytest.raises(ConfigError, match="'cluster.one_camera': 'discard' is not one of keep, drop"):
+        check_config(load_config("short_run", ["data.labels=ignore", "cluster.one_camera=discard"]))

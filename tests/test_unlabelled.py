@@ -69,7 +69,8 @@ def test_no_training_pid_is_read_when_labels_are_ignored(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [["cluster.camera_align=0"], ["cluster.camera_align=1.0", "cluster.camera_spread=true"]])
+@pytest.mark.parametrize("extra", [["cluster.camera_align=0"], ["cluster.camera_align=1.0", "cluster.camera_spread=true",
+                                              "cluster.one_camera=drop"]])
 def test_rounds_resume_exactly(tmp_path, extra):
     """A run resumed at a round's iteration (the round not yet made) ends with the same weights and
     labels as the run straight through; so does one resumed between rounds (with the camera

@@ -18,6 +18,8 @@ from reid.eval.reranking import jaccard_distance
 OUTLIERS = ("singleton", "drop")
 #: cluster.method
 METHODS = ("hdbscan", "dbscan")
+#: cluster.one_camera: what becomes of a cluster whose members all come from one camera
+ONE_CAMERA = ("keep", "drop")
 
 
 def dbscan_clusters(features: np.ndarray, *, eps: float, min_samples: int, k1: int, k2: int,
@@ -124,6 +126,20 @@ def split_identities(clusters: np.ndarray, truth: np.ndarray) -> float:
     if not len(ids):
         return float("nan")
     return float(np.mean([len(np.unique(clusters[members & (truth == p)])) for p in ids]))
+
+
+def drop_one_camera_clusters(clusters: np.ndarray, cameras: np.ndarray) -> np.ndarray:
+    """``clusters`` with every cluster whose members all come from one camera set to -1 (left
+    out), the rest renumbered 0..C-1 in order of first appearance."""
+    clusters, cameras = np.asarray(clusters), np.asarray(cameras)
+    if len(cameras) != len(clusters):
+        raise ValueError(f"{len(cameras)} camera ids for {len(clusters)} cluster ids")
+    out = clusters.copy()
+    for c in np.unique(clusters[clusters >= 0]):
+        members = clusters == c
+        if len(np.unique(cameras[members])) == 1:
+            out[members] = -1
+    return first_seen_order(out)
 
 
 def one_camera_share(clusters: np.ndarray, cameras: np.ndarray) -> float:

@@ -23,7 +23,7 @@ from reid.engine.precision import PRECISIONS
 from reid.engine.trainer import BEST_METRICS, LOSS_LEVELS, OPTIMIZERS, SCHEDULES, check_schedule
 from reid.errors import ConfigError
 from reid.eval.camera_norm import CAMERA_NORMS
-from reid.eval.clustering import METHODS, OUTLIERS
+from reid.eval.clustering import METHODS, ONE_CAMERA, OUTLIERS
 from reid.eval.distance import METRICS
 from reid.losses import build_loss
 from reid.models.backbones import BACKBONES
@@ -56,6 +56,7 @@ CHOICES: dict[str, Collection[str]] = {
     "cluster.outliers": OUTLIERS,
     "cluster.method": METHODS,
     "cluster.stage1": STAGE1,
+    "cluster.one_camera": ONE_CAMERA,
 }
 
 

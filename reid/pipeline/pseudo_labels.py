@@ -39,7 +39,8 @@ from reid.config import ClusterConfig, Config
 from reid.data import VideoReIDDataset
 from reid.engine.cuda_choices import pin_memory
 from reid.errors import ConfigError
-from reid.eval.clustering import (METHODS, OUTLIERS, class_centres, cross_camera_recall, dbscan_clusters, hdbscan_clusters,
+from reid.eval.clustering import (METHODS, ONE_CAMERA, OUTLIERS, class_centres, cross_camera_recall, dbscan_clusters,
+                                  drop_one_camera_clusters, hdbscan_clusters,
                                   one_camera_share, pseudo_labels, purity, ranking_auc, split_identities,
                                   standardise_per_camera)
 from reid.models import ReIDNet
@@ -59,6 +60,8 @@ def check_cluster_config(c: ClusterConfig) -> None:
         raise ConfigError(f"config key 'cluster.outliers': {c.outliers!r} is not one of {', '.join(OUTLIERS)}")
     if c.stage1 not in STAGE1:
         raise ConfigError(f"config key 'cluster.stage1': {c.stage1!r} is not one of {', '.join(STAGE1)}")
+    if c.one_camera not in ONE_CAMERA:
+        raise ConfigError(f"config key 'cluster.one_camera': {c.one_camera!r} is not one of {', '.join(ONE_CAMERA)}")
     if c.method not in METHODS:
         raise ConfigError(f"config key 'cluster.method': {c.method!r} is not one of {', '.join(METHODS)}")
     for key, ok, expected in (("start", 0.0 <= c.start <= 1.0, "a fraction of train.iterations in [0, 1]"),
@@ -187,6 +190,10 @@ class PseudoLabels:
         else:
             clusters = dbscan_clusters(points, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
                                        metric=self.cfg.eval.metric)
+        one_camera = one_camera_share(clusters, cams) if (clusters >= 0).any() else None
+        found = int(clusters.max(initial=-1)) + 1
+        if c.one_camera == "drop":
+            clusters = drop_one_camera_clusters(clusters, cams)
         labels = pseudo_labels(clusters, c.outliers)
         self.made_at, self.rounds_done = iteration, self.rounds_done + 1
         drawable = len(np.unique(labels[labels >= 0]))
@@ -206,17 +213,21 @@ class PseudoLabels:
         record = {"iteration": iteration, "clusters": int(clusters.max(initial=-1)) + 1,
                   "clustered": int((clusters >= 0).sum()), "left_out": int((clusters < 0).sum()),
                   "classes": self.num_classes}
-        if (clusters >= 0).any():
-            record["one_camera_clusters"] = one_camera_share(clusters, cams)
+        if one_camera is not None:
+            record["one_camera_clusters"] = one_camera
+        if c.one_camera == "drop":
+            record["one_camera_dropped"] = found - record["clusters"]
         sizes = np.bincount(clusters[clusters >= 0]) if (clusters >= 0).any() else np.zeros(0)
         if self.truth is not None:
             record["purity"] = purity(clusters, self.truth)
             record["clusters_per_identity"] = split_identities(clusters, self.truth)
             record["cross_camera_recall"] = cross_camera_recall(clusters, self.truth, cams)
         self.log_attention(trainer, iteration, record)
-        logger.info("pseudo-labels, round %d at iteration %d: %d clusters (largest %d; %.0f %% from one camera) "
-                    "hold %d of %d tracklets, %d left out (%s); %d identities%s", self.rounds_done, iteration,
-                    record["clusters"], int(sizes.max(initial=0)), 100 * record.get("one_camera_clusters", 0.0),
+        dropped = f", {record['one_camera_dropped']} dropped" if "one_camera_dropped" in record else ""
+        logger.info("pseudo-labels, round %d at iteration %d: %d clusters (largest %d; %.0f %% of those found from "
+                    "one camera%s) hold %d of %d tracklets, %d left out (%s); %d identities%s", self.rounds_done,
+                    iteration, record["clusters"], int(sizes.max(initial=0)),
+                    100 * record.get("one_camera_clusters", 0.0), dropped,
                     record["clustered"], len(self.labels), record["left_out"],
                     "each its own identity" if c.outliers == "singleton" else "not drawn", self.num_classes,
                     _truth_note(record))
