@@ -251,3 +251,27 @@ def test_time_to_the_peers_final_accuracy(tmp_path):
     assert json.loads((tmp_path / "compare.json").read_text())["time_to_peer"]["ours"][0]["rank1_iteration"] == 10
     with pytest.raises(SystemExit, match="--eval-every"):
         cp.parse_args(["--root", "/d", "--eval-every", "-1"])
+
+
+def test_a_run_from_another_checkout_or_without_output_only_flags_is_read_back(tmp_path):
+    """The key of a finished run ignores the checkout's folder, compares --config files by content
+    and ignores flags that only add outputs; a different setting still reruns."""
+    a, b = tmp_path / "a" / "short_run.yaml", tmp_path / "b" / "short_run.yaml"
+    for path in (a, b):
+        path.parent.mkdir()
+        path.write_text("seed: 0\n")
+    old = ["/old/venv/bin/python", "/old/checkout/tools/train.py", "--config", str(a), "seed=0"]
+    new = ["/new/venv/bin/python", "/new/checkout/tools/train.py", "--config", str(b), "seed=0"]
+    assert cp.run_key(old) == cp.run_key(new)
+    assert cp.run_key(old + ["--save-distmat"]) == cp.run_key(old)
+    assert cp.run_key(old) != cp.run_key(new[:-1] + ["seed=1"])
+    b.write_text("seed: 1\n")
+    assert cp.run_key(old) != cp.run_key(new)  # same file name, other content
+
+    row = cp.Row("ours", "ours", "ours")
+    run_dir = tmp_path / "run"
+    _write_ours(run_dir, 30.0, 40.0, rate=1.0)
+    saved = [sys.executable, "/elsewhere/peer.py", "-c", "x"]
+    (run_dir / "run.json").write_text(json.dumps({"command": saved, "wall_seconds": 12.5}))
+    wanted = [sys.executable, "/here/peer.py", "-c", "x", "--save-distmat"]  # would fail if it ran
+    assert cp.run_one(row, 0, wanted, run_dir, threads=1, force=False).rank1 == 30.0

@@ -10,7 +10,8 @@ For each seed it runs, one after the other, torchreid (tools/peer/torchreid_vide
 the trailing ``key=value`` overrides) and then each ``--variant`` (the same plus its own
 overrides), so a drift in machine load touches every row. Each run gets its own folder
 ``<out>/<row>/seed<S>/`` with ``run.log`` and ``run.json``; a run whose ``run.json`` holds the same
-command and whose ``metrics.json`` exists is read back instead of run again (``--force`` reruns).
+command (up to the checkout's folder, the config file's copy and output-only flags: ``run_key``)
+and whose ``metrics.json`` exists is read back instead of run again (``--force`` reruns).
 The table of mean ± sample std over seeds goes to stdout, ``<out>/compare.md`` and, with every
 per-seed number, ``<out>/compare.json``. With ``--eval-every N`` the project rows are evaluated
 every N iterations and the files also say, per seed, at which iteration and after how many
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import math
 import os
@@ -368,12 +370,34 @@ def format_time_to_peer(reached: dict, peer_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: flags that only add output files: a finished run without them holds the same result
+OUTPUT_ONLY_FLAGS = ("--save-distmat",)
+
+
+def run_key(cmd: list[str]) -> list[str]:
+    """What decides a run's result, for reading a finished run back: the command without the
+    interpreter's and the script's folders (a checkout in another folder reuses the runs), with the
+    ``--config`` file by its content (a copy of the same file matches) and without the flags in
+    ``OUTPUT_ONLY_FLAGS``."""
+    key = [Path(part).name for part in cmd[:2]]
+    previous = ""
+    for part in cmd[2:]:
+        if part in OUTPUT_ONLY_FLAGS:
+            continue
+        if previous == "--config" and Path(part).is_file():
+            part = "sha256:" + hashlib.sha256(Path(part).read_bytes()).hexdigest()
+        key.append(part)
+        previous = part
+    return key
+
+
 def run_one(row: Row, seed: int, cmd: list[str], run_dir: Path, threads: int, force: bool) -> RunResult:
-    """Run ``cmd`` (output to ``run_dir/run.log``) unless the same command already finished there."""
+    """Run ``cmd`` (output to ``run_dir/run.log``) unless a run with the same ``run_key`` already
+    finished there."""
     record = run_dir / "run.json"
     if not force and record.is_file() and (run_dir / "metrics.json").is_file():
         saved = json.loads(record.read_text())
-        if saved.get("command") == cmd:
+        if isinstance(saved.get("command"), list) and run_key(saved["command"]) == run_key(cmd):
             print(f"  {row.name} seed {seed}: finished before, read back from {run_dir}", flush=True)
             return read_result(row, seed, run_dir, saved.get("wall_seconds"))
     run_dir.mkdir(parents=True, exist_ok=True)
