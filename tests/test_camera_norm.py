@@ -60,7 +60,7 @@ def test_evaluation_ranks_the_normalised_embeddings(tmp_path):
         [Tracklet(frames=(f"d{i}.jpg",), pid=100 + i, camid=0) for i in range(n)]
     qf = people + 0.3 * rng.normal(size=(n, 16))
     gf = np.concatenate([people + shift + 0.3 * rng.normal(size=(n, 16)), rng.normal(size=(n, 16))])
-    plain = load_config("short_run", ["eval.rerank=false", "eval.metric=euclidean"])
+    plain = load_config("short_run", ["eval.rerank=false", "eval.metric=euclidean", "eval.camera_norm=none"])
     centred = load_config("short_run", ["eval.rerank=false", "eval.metric=euclidean", "eval.camera_norm=centre"])
     before = evaluate_features(plain, qf, gf, q, g)["plain"]
     after = evaluate_features(centred, qf, gf, q, g)["plain"]
