@@ -272,7 +272,8 @@ class ClusterConfig:
     # keep | drop: a cluster whose tracklets all come from one camera is kept as an identity, or its
     # tracklets are treated as left out (cluster.outliers): such a cluster says nothing about how a
     # person looks in another camera and is often one camera's look rather than one person
-    # (Song et al. 2025, "discarding biased clusters")
+    # (Song et al. 2025, "discarding biased clusters"); drop at seed 0: 40.6 / 45.7 against 43.1 / 50.0
+    # (docs/unlabelled_study.md, sixth session), so keep
     one_camera: str = "keep"
     stage1: str = "camera"  # camera: stage-1 batches and softmax within one camera | mixed: across cameras
     # weight of the camera-alignment term (reid/losses/camera_alignment.py; 0: off): rank-1 23.1 -> 43.1
