@@ -128,17 +128,25 @@ def split_identities(clusters: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(np.unique(clusters[members & (truth == p)])) for p in ids]))
 
 
-def drop_one_camera_clusters(clusters: np.ndarray, cameras: np.ndarray) -> np.ndarray:
-    """``clusters`` with every cluster whose members all come from one camera set to -1 (left
-    out), the rest renumbered 0..C-1 in order of first appearance."""
+def one_camera_clusters(clusters: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cluster ids (>= 0) and, for each, whether all its members come from one camera.
+
+    Raises:
+        ValueError: not one camera id per item.
+    """
     clusters, cameras = np.asarray(clusters), np.asarray(cameras)
     if len(cameras) != len(clusters):
         raise ValueError(f"{len(cameras)} camera ids for {len(clusters)} cluster ids")
-    out = clusters.copy()
-    for c in np.unique(clusters[clusters >= 0]):
-        members = clusters == c
-        if len(np.unique(cameras[members])) == 1:
-            out[members] = -1
+    ids = np.unique(clusters[clusters >= 0])
+    return ids, np.array([len(np.unique(cameras[clusters == c])) == 1 for c in ids], dtype=bool)
+
+
+def drop_one_camera_clusters(clusters: np.ndarray, cameras: np.ndarray) -> np.ndarray:
+    """``clusters`` with every cluster whose members all come from one camera set to -1 (left
+    out), the rest renumbered 0..C-1 in order of first appearance."""
+    ids, one = one_camera_clusters(clusters, cameras)
+    out = np.asarray(clusters).copy()
+    out[np.isin(out, ids[one])] = -1
     return first_seen_order(out)
 
 
@@ -149,13 +157,8 @@ def one_camera_share(clusters: np.ndarray, cameras: np.ndarray) -> float:
     them, so a share near 1 says the clustering follows the cameras rather than the people (nan
     without clusters).
     """
-    clusters, cameras = np.asarray(clusters), np.asarray(cameras)
-    if len(cameras) != len(clusters):
-        raise ValueError(f"{len(cameras)} camera ids for {len(clusters)} cluster ids")
-    ids = np.unique(clusters[clusters >= 0])
-    if not len(ids):
-        return float("nan")
-    return float(np.mean([len(np.unique(cameras[clusters == c])) == 1 for c in ids]))
+    _, one = one_camera_clusters(clusters, cameras)
+    return float(one.mean()) if len(one) else float("nan")
 
 
 def cross_camera_recall(clusters: np.ndarray, truth: np.ndarray, cameras: np.ndarray) -> float:
