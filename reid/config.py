@@ -280,6 +280,13 @@ class ClusterConfig:
     # on the hard preset at 1.0, 15.6 at 10.0 (docs/unlabelled_study.md, rows J, K)
     camera_align: float = 1.0
     camera_spread: bool = False  # the term also matches each camera's spread: 37.5 against 43.1 (row L)
+    # classifier | memory: after each round the classifier's rows (the class centres of CE and CAA) are
+    # trained by the optimizer, or are a memory moved by momentum towards each class's hardest sample
+    # of a batch, the classifier then seeing the L2-normalised feature over `temperature`
+    # (Cluster Contrast; reid/engine/class_memory.py)
+    centres: str = "classifier"
+    memory_momentum: float = 0.1  # centres=memory: the share of a row kept at each update (Cluster Contrast's)
+    temperature: float = 0.05  # centres=memory: the softmax temperature of the cosine logits (Cluster Contrast's)
 
 
 #: data.white_balance=auto and data.color_jitter=auto when training without labels: nothing else

@@ -70,7 +70,8 @@ def test_no_training_pid_is_read_when_labels_are_ignored(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [["cluster.camera_align=0"], ["cluster.camera_align=1.0", "cluster.camera_spread=true",
-                                              "cluster.one_camera=drop"]])
+                                              "cluster.one_camera=drop"],
+                                   ["cluster.centres=memory", "cluster.memory_momentum=0.2"]])
 def test_rounds_resume_exactly(tmp_path, extra):
     """A run resumed at a round's iteration (the round not yet made) ends with the same weights and
     labels as the run straight through; so does one resumed between rounds (with the camera
@@ -163,7 +164,8 @@ def test_a_batch_softmax_over_given_classes_equals_the_restricted_problem():
     criterion = build_loss([{"name": "osm_caa", "weight": 1.0}, {"name": "cross_entropy", "weight": 1.0}])
     trainer = SimpleNamespace(model=model, criterion=criterion, device=torch.device("cpu"),
                               precision=SimpleNamespace(autocast=lambda _: contextlib.nullcontext()),
-                              cfg=SimpleNamespace(loss_level="clip"), dist=SimpleNamespace(enabled=False), camera_alignment=None)
+                              cfg=SimpleNamespace(loss_level="clip"), dist=SimpleNamespace(enabled=False), camera_alignment=None,
+                              class_temperature=None)
     forward = LossForward(trainer)
     emb, labels, classes = torch.randn(6, 8), torch.tensor([3, 3, 7, 7, 9, 9]), torch.tensor([1, 3, 7, 9])
     total, parts, _, _, _ = forward(emb, labels, None, classes)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from reid.config import TrainConfig, check_choice
 from reid.engine.checkpoint import (BestCheckpoint, CheckpointError, CheckpointSeries, atomic_write_bytes,
@@ -168,6 +169,11 @@ class LossForward(nn.Module):
         cls = self.model.neck(emb)  # the classifier's input: emb itself without a BNNeck
         bias = None if self.model.centre_bias is None else self.model.centre_bias.float()
         centres = self.model.centres.float()
+        memory_extras: dict[str, torch.Tensor] = {}
+        if t.class_temperature is not None:  # the classifier is a memory of unit rows (reid.engine.class_memory)
+            unit = F.normalize(cls, dim=1)
+            memory_extras = {"class_embeddings": unit.detach(), "class_labels": labels.detach()}
+            cls, bias = unit / t.class_temperature, None
         if classes is not None:  # the batch's softmax runs over these classes alone
             classes = classes.to(labels.device)
             local = torch.full((centres.shape[0],), -1, dtype=torch.long, device=labels.device)
@@ -178,6 +184,8 @@ class LossForward(nn.Module):
             centres = centres[classes]
             bias = None if bias is None else bias[classes]
         result = self.criterion(emb, labels, centres, bias, class_embeddings=cls)
+        if memory_extras:
+            result = LossResult(result.total, result.parts, {**result.extras, **memory_extras})
         if t.camera_alignment is not None and camids is not None:
             weight, term = t.camera_alignment
             value = term(emb, camids.to(emb.device).repeat_interleave(per_clip))
@@ -249,6 +257,10 @@ class Trainer:
         # (weight, CameraAlignment): the camera-alignment term on the batch's embeddings, given the
         # batch's camera ids (set by training without labels, cluster.camera_align)
         self.camera_alignment: tuple[float, nn.Module] | None = None
+        # set while the classifier is a momentum memory (reid.engine.class_memory): the classifier
+        # sees the L2-normalised feature over this temperature, and the step's extras carry the
+        # features and labels the memory hook updates the rows with
+        self.class_temperature: float | None = None
         self.register([LRSchedule(), NonFiniteGuard(cfg.max_nonfinite), attention, PeriodicLog(cfg.log_every)]
                       + ([PeriodicEval(cfg.eval_every, evaluate, self.best)] if evaluate is not None else [])
                       + [PeriodicCheckpoint(cfg.checkpoint_every)])

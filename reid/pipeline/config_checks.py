@@ -31,7 +31,7 @@ from reid.models.reid_net import NECKS
 from reid.models.temporal_pooling import POOLINGS
 from reid.pipeline.builders import check_image_retrieval, parse_device
 from reid.pipeline.evaluation import EVAL_PROTOCOLS
-from reid.pipeline.pseudo_labels import LABELS, STAGE1, check_cluster_config
+from reid.pipeline.pseudo_labels import CENTRES, LABELS, STAGE1, check_cluster_config
 
 #: config key -> the values it accepts
 CHOICES: dict[str, Collection[str]] = {
@@ -57,6 +57,7 @@ CHOICES: dict[str, Collection[str]] = {
     "cluster.method": METHODS,
     "cluster.stage1": STAGE1,
     "cluster.one_camera": ONE_CAMERA,
+    "cluster.centres": CENTRES,
 }
 
 

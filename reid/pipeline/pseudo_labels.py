@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 LABELS = ("use", "ignore")
 #: cluster.stage1: where a stage-1 batch's other tracks (its negatives and softmax classes) come from
 STAGE1 = ("camera", "mixed")
+#: cluster.centres: the classifier rows after a round are trained by the optimizer, or a momentum memory
+CENTRES = ("classifier", "memory")
 
 
 def check_cluster_config(c: ClusterConfig) -> None:
@@ -62,6 +64,8 @@ def check_cluster_config(c: ClusterConfig) -> None:
         raise ConfigError(f"config key 'cluster.stage1': {c.stage1!r} is not one of {', '.join(STAGE1)}")
     if c.one_camera not in ONE_CAMERA:
         raise ConfigError(f"config key 'cluster.one_camera': {c.one_camera!r} is not one of {', '.join(ONE_CAMERA)}")
+    if c.centres not in CENTRES:
+        raise ConfigError(f"config key 'cluster.centres': {c.centres!r} is not one of {', '.join(CENTRES)}")
     if c.method not in METHODS:
         raise ConfigError(f"config key 'cluster.method': {c.method!r} is not one of {', '.join(METHODS)}")
     for key, ok, expected in (("start", 0.0 <= c.start <= 1.0, "a fraction of train.iterations in [0, 1]"),
@@ -69,7 +73,9 @@ def check_cluster_config(c: ClusterConfig) -> None:
                               ("eps", c.eps > 0, "> 0"), ("min_samples", c.min_samples >= 1, ">= 1"),
                               ("min_cluster_size", c.min_cluster_size >= 2, ">= 2"),
                               ("k1", c.k1 >= 1, ">= 1"), ("k2", c.k2 >= 1, ">= 1"),
-                              ("camera_align", c.camera_align >= 0, ">= 0 (0: off)")):
+                              ("camera_align", c.camera_align >= 0, ">= 0 (0: off)"),
+                              ("memory_momentum", 0.0 <= c.memory_momentum < 1.0, "in [0, 1)"),
+                              ("temperature", c.temperature > 0, "> 0")):
         if not ok:
             raise ConfigError(f"config key 'cluster.{key}': {getattr(c, key)!r}, expected {expected}")
 
@@ -207,7 +213,9 @@ class PseudoLabels:
             return
         self.labels = labels
         centres = class_centres(classifier_inputs(model, feats, self.cfg.eval.feature), self.labels, self.num_classes)
-        replace_classifier(trainer, centres)
+        replace_classifier(trainer, centres, memory=c.centres == "memory")
+        if c.centres == "memory":
+            trainer.class_temperature = c.temperature
         trainer.extra_state["num_classes"] = self.num_classes
         trainer.extra_state["pseudo_labels"] = self.state_dict()
         record = {"iteration": iteration, "clusters": int(clusters.max(initial=-1)) + 1,
@@ -300,20 +308,31 @@ def resize_classifier(model: ReIDNet, num_classes: int, std: float = 0.001) -> t
     return old, new
 
 
-def replace_classifier(trainer, centres: np.ndarray) -> None:
+def freeze_classifier(model: ReIDNet) -> None:
+    """The classifier's rows and bias get no gradient (``cluster.centres: memory``)."""
+    for p in model.classifier.parameters():
+        p.requires_grad_(False)
+
+
+def replace_classifier(trainer, centres: np.ndarray, memory: bool = False) -> None:
     """The trainer's model gets a classifier whose rows are ``centres`` (K, D) and bias 0; the
-    optimizer optimises the new parameters in the old ones' places, their state started afresh."""
+    optimizer optimises the new parameters in the old ones' places, their state started afresh.
+    ``memory``: the new rows are a momentum memory instead (reid/engine/class_memory.py): they get
+    no gradient and leave the optimizer."""
     if trainer.dist.enabled:
         raise ConfigError("data.labels=ignore re-clusters and rebuilds the classifier, which a distributed run "
                           "cannot do yet; train it in one process")
     old, new = resize_classifier(trainer.model, len(centres))
     with torch.no_grad():
         new.weight.copy_(torch.from_numpy(centres))
+    if memory:
+        freeze_classifier(trainer.model)
     swap = {id(old.weight): new.weight}
     if old.bias is not None:
         swap[id(old.bias)] = new.bias
     for group in trainer.optimizer.param_groups:
-        group["params"] = [swap.get(id(p), p) for p in group["params"]]
+        params = [swap.get(id(p), p) for p in group["params"]]
+        group["params"] = [p for p in params if p.requires_grad]
     for p in (old.weight, old.bias):
         if p is not None:
             trainer.optimizer.state.pop(p, None)

@@ -13,6 +13,7 @@ import yaml
 from reid.config import Config, config_to_dict, color_jitter, white_balance
 from reid.data import VideoReIDDataset
 from reid.engine.checkpoint import BestCheckpoint, CheckpointSeries, load_checkpoint
+from reid.engine.class_memory import ClassMemory
 from reid.engine.cuda_choices import pin_memory
 from reid.engine.distributed import DistContext, broadcast_buffers, describe_world
 from reid.engine.environment import record_environment
@@ -26,7 +27,7 @@ from reid.models import ReIDNet
 from reid.pipeline.builders import build_model_for, build_train_loader, load_data, resolve_device, seed_everything
 from reid.pipeline.config_checks import check_config
 from reid.pipeline.evaluation import evaluate_model
-from reid.pipeline.pseudo_labels import PseudoLabels, resize_classifier
+from reid.pipeline.pseudo_labels import PseudoLabels, freeze_classifier, resize_classifier
 from reid.report.run_report import write_text
 
 logger = logging.getLogger(__name__)
@@ -212,6 +213,9 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
         logger.info("backbone %s initialised from %s", cfg.model.backbone, init_used)
     if pseudo is not None and model.centres.shape[0] != num_classes:
         resize_classifier(model, num_classes, cfg.model.classifier_std)  # the resumed round's identities; the checkpoint fills it
+    memory = pseudo is not None and cfg.cluster.centres == "memory"
+    if memory and pseudo.rounds_done > 0:  # resumed after a round: the rows are a memory, not parameters
+        freeze_classifier(model)
     model.to(device)
     criterion.to(device)
 
@@ -230,6 +234,10 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
     if pseudo is not None and cfg.cluster.camera_align > 0:
         trainer.camera_alignment = (cfg.cluster.camera_align,
                                     CameraAlignment(spread=cfg.cluster.camera_spread).to(device))
+    if memory:  # before the checkpoint hook, so a checkpoint holds the rows the step moved
+        trainer.register([ClassMemory(cfg.cluster.memory_momentum)], first=True)
+        if pseudo.rounds_done > 0:
+            trainer.class_temperature = cfg.cluster.temperature
     mining = None
     if cfg.data.identity_mining > 0:  # before the checkpoint hook, so a checkpoint holds the new similarity
         mining = IdentityMining()

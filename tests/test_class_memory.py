@@ -1,0 +1,107 @@
+"""The classifier as a momentum memory (cluster.centres=memory): the update against hand values,
+the cosine logits the loss sees, and a run without labels that keeps the rows out of the optimizer."""
+
+import contextlib
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from reid.engine.class_memory import ClassMemory, hard_momentum_update
+from reid.engine.hooks import StepOutput
+from reid.errors import ConfigError
+
+
+def test_each_class_moves_towards_its_least_similar_sample():
+    memory = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    features = torch.tensor([[0.8, 0.6], [2.0, 0.0], [0.0, 3.0], [5.0, 5.0]])
+    labels = torch.tensor([0, 0, 1, -1])
+    hard_momentum_update(memory, features, labels, momentum=0.5)
+    # class 0: similarities 0.8 and 1.0, so (0.8, 0.6) moves it: (0.5 + 0.4, 0.3) / |.|
+    norm = math.hypot(0.9, 0.3)
+    torch.testing.assert_close(memory[0], torch.tensor([0.9 / norm, 0.3 / norm]))
+    torch.testing.assert_close(memory[1], torch.tensor([0.0, 1.0]))  # its one sample is its own direction
+    torch.testing.assert_close(memory[2], torch.tensor([0.6, 0.8]))  # not in the batch; label -1 is skipped
+    hard_momentum_update(memory, torch.tensor([[0.0, -1.0]]), torch.tensor([2]), momentum=0.0)
+    torch.testing.assert_close(memory[2], torch.tensor([0.0, -1.0]))  # momentum 0: the sample itself
+    with pytest.raises(ValueError, match="momentum 1.0"):
+        hard_momentum_update(memory, features, labels, momentum=1.0)
+
+
+def test_the_hook_updates_only_taken_steps_while_the_memory_is_on():
+    weight = torch.nn.Parameter(torch.eye(2), requires_grad=False)
+    trainer = SimpleNamespace(model=SimpleNamespace(classifier=SimpleNamespace(weight=weight)), class_temperature=None)
+    hook = ClassMemory(momentum=0.0)
+    hook.trainer = trainer
+    extras = {"class_embeddings": torch.tensor([[0.0, 1.0]]), "class_labels": torch.tensor([0])}
+    hook.after_step(StepOutput(1, {}, extras))
+    assert torch.equal(weight, torch.eye(2))  # the memory is not on yet (before the first round)
+    trainer.class_temperature = 0.05
+    hook.after_step(StepOutput(2, {}, extras, skipped="loss"))
+    assert torch.equal(weight, torch.eye(2))  # no update from a skipped step
+    hook.after_step(StepOutput(3, {}, extras))
+    torch.testing.assert_close(weight[0], torch.tensor([0.0, 1.0]))
+
+
+def test_with_a_memory_the_classifier_sees_the_unit_feature_over_the_temperature():
+    """Cross-entropy becomes the cluster InfoNCE -log softmax(f . m / tau)[y] (no bias), and the step
+    hands the memory hook the unit features and the labels."""
+    from reid.engine.trainer import LossForward
+    from reid.losses import build_loss
+
+    torch.manual_seed(0)
+
+    class Model(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.centres = torch.nn.Parameter(F.normalize(torch.randn(5, 8), dim=1), requires_grad=False)
+            self.centre_bias = torch.nn.Parameter(torch.randn(5), requires_grad=False)
+
+        def neck(self, x):
+            return 3 * x + 1
+
+        def forward(self, x):
+            return SimpleNamespace(embedding=x)
+
+    model = Model()
+    criterion = build_loss([{"name": "cross_entropy", "weight": 1.0, "label_smoothing": 0.0}])
+    trainer = SimpleNamespace(model=model, criterion=criterion, device=torch.device("cpu"),
+                              precision=SimpleNamespace(autocast=lambda _: contextlib.nullcontext()),
+                              cfg=SimpleNamespace(loss_level="clip"), dist=SimpleNamespace(enabled=False),
+                              camera_alignment=None, class_temperature=0.05)
+    emb, labels = torch.randn(4, 8), torch.tensor([0, 0, 3, 4])
+    total, _, extras, _, _ = LossForward(trainer)(emb, labels, None)
+    unit = F.normalize(3 * emb + 1, dim=1)
+    expected = F.cross_entropy(unit @ model.centres.T / 0.05, labels)
+    torch.testing.assert_close(total, expected)
+    torch.testing.assert_close(extras["class_embeddings"], unit)
+    assert torch.equal(extras["class_labels"], labels)
+
+
+@pytest.mark.parametrize("key, value", [("centres", "bank"), ("memory_momentum", "1.0"), ("temperature", "0")])
+def test_memory_keys_out_of_range_name_the_key(key, value):
+    from reid.config import load_config
+    from reid.pipeline.config_checks import check_config
+
+    cfg = load_config("short_run", [f"cluster.{key}={value}"])
+    with pytest.raises(ConfigError, match=f"cluster.{key}"):
+        check_config(cfg)
+
+
+@pytest.mark.slow
+def test_a_run_with_a_memory_keeps_its_rows_unit_and_out_of_the_optimizer(tmp_path):
+    from reid.engine.checkpoint import load_checkpoint
+    from reid.pipeline.training import run_training
+    from tests.test_unlabelled import tiny_config
+
+    cfg = tiny_config(tmp_path, "memory", "train.iterations=6", "cluster.centres=memory", "train.checkpoint_every=1")
+    model, state = run_training(cfg)
+    rounds = [h for h in state.history if "clusters" in h]
+    assert rounds and model.centres.shape[0] == rounds[-1]["classes"]
+    assert not model.classifier.weight.requires_grad
+    torch.testing.assert_close(model.centres.norm(dim=1), torch.ones(model.centres.shape[0]))
+    optimizer = load_checkpoint(tmp_path / "memory" / "checkpoint.pt")["optimizer"]
+    trained = sum(len(g["params"]) for g in optimizer["param_groups"])
+    assert trained == sum(1 for p in model.parameters() if p.requires_grad)
