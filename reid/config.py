@@ -286,7 +286,10 @@ class ClusterConfig:
     # (Cluster Contrast; reid/engine/class_memory.py)
     centres: str = "classifier"
     memory_momentum: float = 0.1  # centres=memory: the share of a row kept at each update (Cluster Contrast's)
-    temperature: float = 0.05  # centres=memory: the softmax temperature of the cosine logits (Cluster Contrast's)
+    temperature: float = 0.05  # the softmax temperature of the memories' cosine logits (Cluster Contrast's)
+    # weight of the intra-camera term (0: off): every clip classified against the tracklets of its own
+    # camera, a memory of one row per training tracklet (reid/engine/class_memory.py, TrackletMemory)
+    intra_camera: float = 0.0
 
 
 #: data.white_balance=auto and data.color_jitter=auto when training without labels: nothing else

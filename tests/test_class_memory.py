@@ -70,7 +70,7 @@ def test_with_a_memory_the_classifier_sees_the_unit_feature_over_the_temperature
     trainer = SimpleNamespace(model=model, criterion=criterion, device=torch.device("cpu"),
                               precision=SimpleNamespace(autocast=lambda _: contextlib.nullcontext()),
                               cfg=SimpleNamespace(loss_level="clip"), dist=SimpleNamespace(enabled=False),
-                              camera_alignment=None, class_temperature=0.05)
+                              camera_alignment=None, class_temperature=0.05, tracklet_memory=None)
     emb, labels = torch.randn(4, 8), torch.tensor([0, 0, 3, 4])
     total, _, extras, _, _ = LossForward(trainer)(emb, labels, None)
     unit = F.normalize(3 * emb + 1, dim=1)
@@ -80,7 +80,8 @@ def test_with_a_memory_the_classifier_sees_the_unit_feature_over_the_temperature
     assert torch.equal(extras["class_labels"], labels)
 
 
-@pytest.mark.parametrize("key, value", [("centres", "bank"), ("memory_momentum", "1.0"), ("temperature", "0")])
+@pytest.mark.parametrize("key, value", [("centres", "bank"), ("memory_momentum", "1.0"), ("temperature", "0"),
+                                            ("intra_camera", "-1")])
 def test_memory_keys_out_of_range_name_the_key(key, value):
     from reid.config import load_config
     from reid.pipeline.config_checks import check_config
@@ -105,3 +106,38 @@ def test_a_run_with_a_memory_keeps_its_rows_unit_and_out_of_the_optimizer(tmp_pa
     optimizer = load_checkpoint(tmp_path / "memory" / "checkpoint.pt")["optimizer"]
     trained = sum(len(g["params"]) for g in optimizer["param_groups"])
     assert trained == sum(1 for p in model.parameters() if p.requires_grad)
+
+
+def test_the_intra_camera_term_only_compares_tracklets_of_the_sample_camera():
+    from reid.losses.functional import intra_camera_nce
+
+    memory = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    cameras = torch.tensor([0, 0, 1])
+    features = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # sample 0 (tracklet 0, camera 0): logits 2 and 0 over rows 0, 1; row 2 is another camera's.
+    # sample 1 (tracklet 2, camera 1): the only row of its camera, so its loss is 0
+    value = intra_camera_nce(features, torch.tensor([0, 2]), torch.tensor([0, 1]), memory, cameras, 0.5)
+    torch.testing.assert_close(value, torch.tensor(math.log(1 + math.exp(-2)) / 2))
+    with pytest.raises(ValueError, match="camera differs"):
+        intra_camera_nce(features, torch.tensor([0, 2]), torch.tensor([0, 0]), memory, cameras, 0.5)
+
+
+def test_the_tracklet_memory_moves_each_drawn_tracklet_towards_its_clips_mean():
+    from reid.engine.class_memory import TrackletMemory
+
+    hook = TrackletMemory(momentum=0.5, temperature=0.1)
+    assert not hook.ready
+    hook.after_step(StepOutput(1, {}, {"tracklet_embeddings": torch.ones(1, 2), "tracklet_indices": torch.tensor([0])}))
+    hook.reset(torch.tensor([[2.0, 0.0], [0.0, 3.0]]), torch.tensor([0, 1]))
+    torch.testing.assert_close(hook.memory, torch.eye(2))  # rows normalised
+    extras = {"tracklet_embeddings": torch.tensor([[0.0, 1.0], [0.0, 5.0], [1.0, 0.0]]),
+              "tracklet_indices": torch.tensor([0, 0, 1])}
+    hook.after_step(StepOutput(2, {}, extras, skipped="gradient"))
+    torch.testing.assert_close(hook.memory, torch.eye(2))
+    hook.after_step(StepOutput(3, {}, extras))
+    # tracklet 0: its clips' unit mean (0, 1); 0.5 (1, 0) + 0.5 (0, 1) normalised
+    torch.testing.assert_close(hook.memory[0], torch.tensor([1.0, 1.0]) / math.sqrt(2))
+    torch.testing.assert_close(hook.memory[1], torch.tensor([0.70710678, 0.70710678]))
+    restored = TrackletMemory(momentum=0.5, temperature=0.1)
+    restored.load_state_dict(hook.state_dict())
+    assert torch.equal(restored.memory, hook.memory) and torch.equal(restored.cameras, torch.tensor([0, 1]))

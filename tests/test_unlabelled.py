@@ -71,7 +71,7 @@ def test_no_training_pid_is_read_when_labels_are_ignored(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [["cluster.camera_align=0"], ["cluster.camera_align=1.0", "cluster.camera_spread=true",
                                               "cluster.one_camera=drop"],
-                                   ["cluster.centres=memory", "cluster.memory_momentum=0.2"]])
+                                   ["cluster.centres=memory", "cluster.memory_momentum=0.2", "cluster.intra_camera=1.0"]])
 def test_rounds_resume_exactly(tmp_path, extra):
     """A run resumed at a round's iteration (the round not yet made) ends with the same weights and
     labels as the run straight through; so does one resumed between rounds (with the camera
@@ -84,6 +84,7 @@ def test_rounds_resume_exactly(tmp_path, extra):
     model_a, state_a = run_training(straight)
     logged = [h for h in state_a.history if "loss" in h]
     assert logged and all(("camera_align" in h) == (extra[0] != "cluster.camera_align=0") for h in logged)
+    assert any("intra_camera" in h for h in logged) == ("cluster.intra_camera=1.0" in extra)
     if extra[0] != "cluster.camera_align=0":
         assert "camera_alignment" in load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     labels_a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["pseudo_labels"]["labels"]
@@ -165,7 +166,7 @@ def test_a_batch_softmax_over_given_classes_equals_the_restricted_problem():
     trainer = SimpleNamespace(model=model, criterion=criterion, device=torch.device("cpu"),
                               precision=SimpleNamespace(autocast=lambda _: contextlib.nullcontext()),
                               cfg=SimpleNamespace(loss_level="clip"), dist=SimpleNamespace(enabled=False), camera_alignment=None,
-                              class_temperature=None)
+                              class_temperature=None, tracklet_memory=None)
     forward = LossForward(trainer)
     emb, labels, classes = torch.randn(6, 8), torch.tensor([3, 3, 7, 7, 9, 9]), torch.tensor([1, 3, 7, 9])
     total, parts, _, _, _ = forward(emb, labels, None, classes)

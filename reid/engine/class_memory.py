@@ -15,6 +15,13 @@ layer; Cluster Contrast (Dai et al., ACCV 2022) keeps them as a memory instead. 
 
 The rows live in the model's classifier weight, so checkpoints hold them and a resumed run goes on
 from them.
+
+``TrackletMemory`` is the same idea one level down (the intra-camera term of camera-aware
+proxies, Wang et al. AAAI 2021, and of Xuan and Zhang's intra-inter camera similarity, CVPR 2021;
+TAUDL's per-camera tracklet discrimination): one unit row per training tracklet, and every sample
+classified against the tracklets of its own camera (``reid.losses.functional.intra_camera_nce``).
+Two tracks of one camera are two people whatever the clusters say, so this term keeps the
+tracker's free labels in play after the first round, also for the tracklets no cluster takes.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from reid.engine.hooks import HookBase, StepOutput
+from reid.losses.functional import intra_camera_nce
 
 
 @torch.no_grad()
@@ -66,3 +74,56 @@ class ClassMemory(HookBase):
         if step.skipped is not None or self.trainer.class_temperature is None or feats is None or labels is None:
             return
         hard_momentum_update(self.trainer.model.classifier.weight.data, feats, labels, self.momentum)
+
+
+class TrackletMemory(HookBase):
+    """One unit row per training tracklet and its camera; the intra-camera term of a batch
+    (``loss``), and after every step taken each drawn tracklet's row moved towards the mean of its
+    clips: ``m_t <- normalise(mu m_t + (1 - mu) f_t)``. Empty until ``reset`` (the first
+    clustering round gives it the tracklets' features); saved in checkpoints as a hook's state."""
+
+    name = "tracklet_memory"
+
+    def __init__(self, momentum: float, temperature: float) -> None:
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum {momentum} must be in [0, 1)")
+        if not temperature > 0:
+            raise ValueError(f"temperature {temperature} must be > 0")
+        self.momentum, self.temperature = momentum, temperature
+        self.memory, self.cameras = torch.zeros(0, 0), torch.zeros(0, dtype=torch.long)
+
+    @property
+    def ready(self) -> bool:
+        return self.memory.numel() > 0
+
+    def reset(self, features: Tensor, cameras: Tensor) -> None:
+        """Rows from ``features`` (N, D) (normalised here), cameras ``(N,)``."""
+        self.memory = F.normalize(torch.as_tensor(features).detach().float(), dim=1)
+        self.cameras = torch.as_tensor(cameras).long().clone()
+
+    def loss(self, features: Tensor, indices: Tensor, camids: Tensor) -> Tensor:
+        """``intra_camera_nce`` of the batch's unit ``features`` (B, D) against the memory."""
+        if self.memory.device != features.device:
+            self.memory, self.cameras = self.memory.to(features.device), self.cameras.to(features.device)
+        return intra_camera_nce(features, indices, camids, self.memory, self.cameras, self.temperature)
+
+    def after_step(self, step: StepOutput) -> None:
+        feats, indices = step.extras.get("tracklet_embeddings"), step.extras.get("tracklet_indices")
+        if step.skipped is not None or feats is None or indices is None or not self.ready:
+            return
+        self.update(feats, indices)
+
+    @torch.no_grad()
+    def update(self, features: Tensor, indices: Tensor) -> None:
+        """Each tracklet in ``indices`` (B,) moves towards the mean of its samples' unit features."""
+        f = F.normalize(features.detach().to(self.memory.device, self.memory.dtype), dim=1)
+        indices = indices.to(self.memory.device).long()
+        for t in torch.unique(indices).tolist():
+            mean = f[indices == t].mean(0)
+            self.memory[t] = F.normalize(self.momentum * self.memory[t] + (1.0 - self.momentum) * mean, dim=0)
+
+    def state_dict(self) -> dict:
+        return {"memory": self.memory.cpu(), "cameras": self.cameras.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.memory, self.cameras = state["memory"].clone(), state["cameras"].clone()

@@ -166,7 +166,7 @@ class LossForward(nn.Module):
                 indices = gather_rows(indices, t.dist)
             if camids is not None:
                 camids = gather_rows(camids, t.dist)
-        cls = self.model.neck(emb)  # the classifier's input: emb itself without a BNNeck
+        cls = neck_out = self.model.neck(emb)  # the classifier's input: emb itself without a BNNeck
         bias = None if self.model.centre_bias is None else self.model.centre_bias.float()
         centres = self.model.centres.float()
         memory_extras: dict[str, torch.Tensor] = {}
@@ -186,6 +186,13 @@ class LossForward(nn.Module):
         result = self.criterion(emb, labels, centres, bias, class_embeddings=cls)
         if memory_extras:
             result = LossResult(result.total, result.parts, {**result.extras, **memory_extras})
+        if t.tracklet_memory is not None and t.tracklet_memory[1].ready and indices is not None and camids is not None:
+            weight, memory = t.tracklet_memory  # the intra-camera term (reid.engine.class_memory.TrackletMemory)
+            unit = F.normalize(neck_out, dim=1)
+            rows, cams = indices.to(emb.device).repeat_interleave(per_clip), camids.to(emb.device).repeat_interleave(per_clip)
+            value = memory.loss(unit, rows, cams)
+            result = LossResult(result.total + weight * value, {**result.parts, "intra_camera": float(value.detach())},
+                                {**result.extras, "tracklet_embeddings": unit.detach(), "tracklet_indices": rows})
         if t.camera_alignment is not None and camids is not None:
             weight, term = t.camera_alignment
             value = term(emb, camids.to(emb.device).repeat_interleave(per_clip))
@@ -261,6 +268,9 @@ class Trainer:
         # sees the L2-normalised feature over this temperature, and the step's extras carry the
         # features and labels the memory hook updates the rows with
         self.class_temperature: float | None = None
+        # (weight, TrackletMemory): the intra-camera term against a memory of the training tracklets
+        # (set by training without labels, cluster.intra_camera); it needs the batch's camera ids
+        self.tracklet_memory: tuple[float, Any] | None = None
         self.register([LRSchedule(), NonFiniteGuard(cfg.max_nonfinite), attention, PeriodicLog(cfg.log_every)]
                       + ([PeriodicEval(cfg.eval_every, evaluate, self.best)] if evaluate is not None else [])
                       + [PeriodicCheckpoint(cfg.checkpoint_every)])
@@ -319,7 +329,7 @@ class Trainer:
         clips, pids = clips.to(self.device, non_blocking=async_copy), pids.to(self.device, non_blocking=async_copy)
         if indices is not None and self.dist.enabled:
             indices = indices.to(self.device)
-        if self.camera_alignment is None:
+        if self.camera_alignment is None and self.tracklet_memory is None:
             camids = None
         elif camids is not None:
             camids = camids.to(self.device)

@@ -225,3 +225,25 @@ def weighted_contrastive(
     neg_term = (w_neg * (alpha - d).clamp_min(0.0).pow(2)).sum()
     loss = (1.0 - lam) * pos_term + lam * neg_term
     return ContrastiveTerms(loss, pos_mass, neg_mass)
+
+
+def intra_camera_nce(features: Tensor, indices: Tensor, camids: Tensor, memory: Tensor, memory_cameras: Tensor,
+                     temperature: float) -> Tensor:
+    """Each sample against the tracklets of its own camera: ``-log softmax_j(f_i . m_j / tau)[t_i]``
+    over the memory rows ``j`` of camera ``c_i``, averaged over the batch.
+
+    Args:
+        features: ``(B, D)`` unit features (with gradient).
+        indices: ``(B,)`` each sample's tracklet, a row of ``memory``.
+        camids: ``(B,)`` each sample's camera.
+        memory: ``(N, D)`` one unit row per tracklet (no gradient).
+        memory_cameras: ``(N,)`` each row's camera.
+        temperature: ``tau`` > 0.
+    """
+    indices, camids = indices.to(features.device).long(), camids.to(features.device).long()
+    cams = memory_cameras.to(features.device).long()
+    if bool((cams[indices] != camids).any()):
+        raise ValueError("intra_camera_nce: a sample's camera differs from its tracklet's")
+    logits = features @ memory.to(features.dtype).T / temperature
+    logits = logits.masked_fill(camids[:, None] != cams[None, :], float("-inf"))
+    return F.cross_entropy(logits, indices)

@@ -75,7 +75,8 @@ def check_cluster_config(c: ClusterConfig) -> None:
                               ("k1", c.k1 >= 1, ">= 1"), ("k2", c.k2 >= 1, ">= 1"),
                               ("camera_align", c.camera_align >= 0, ">= 0 (0: off)"),
                               ("memory_momentum", 0.0 <= c.memory_momentum < 1.0, "in [0, 1)"),
-                              ("temperature", c.temperature > 0, "> 0")):
+                              ("temperature", c.temperature > 0, "> 0"),
+                              ("intra_camera", c.intra_camera >= 0, ">= 0 (0: off)")):
         if not ok:
             raise ConfigError(f"config key 'cluster.{key}': {getattr(c, key)!r}, expected {expected}")
 
@@ -189,6 +190,9 @@ class PseudoLabels:
         with torch.random.fork_rng(devices=[]):  # the extraction's loader draws a seed: keep training's RNG
             feats = embed(self.cfg, model, self.dataset.train, self.device)
         cams = np.array([t.camid for t in self.dataset.train])
+        inputs = classifier_inputs(model, feats, self.cfg.eval.feature)
+        if trainer.tracklet_memory is not None:  # the intra-camera term's rows: every tracklet, clustered or not
+            trainer.tracklet_memory[1].reset(torch.from_numpy(inputs), torch.from_numpy(cams))
         points = standardise_per_camera(feats, cams) if c.camera_norm else feats
         if c.method == "hdbscan":
             clusters = hdbscan_clusters(points, min_cluster_size=c.min_cluster_size, k1=c.k1, k2=c.k2,
@@ -212,7 +216,7 @@ class PseudoLabels:
             trainer.extra_state["pseudo_labels"] = self.state_dict()
             return
         self.labels = labels
-        centres = class_centres(classifier_inputs(model, feats, self.cfg.eval.feature), self.labels, self.num_classes)
+        centres = class_centres(inputs, self.labels, self.num_classes)
         replace_classifier(trainer, centres, memory=c.centres == "memory")
         if c.centres == "memory":
             trainer.class_temperature = c.temperature

@@ -13,7 +13,7 @@ import yaml
 from reid.config import Config, config_to_dict, color_jitter, white_balance
 from reid.data import VideoReIDDataset
 from reid.engine.checkpoint import BestCheckpoint, CheckpointSeries, load_checkpoint
-from reid.engine.class_memory import ClassMemory
+from reid.engine.class_memory import ClassMemory, TrackletMemory
 from reid.engine.cuda_choices import pin_memory
 from reid.engine.distributed import DistContext, broadcast_buffers, describe_world
 from reid.engine.environment import record_environment
@@ -234,6 +234,10 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
     if pseudo is not None and cfg.cluster.camera_align > 0:
         trainer.camera_alignment = (cfg.cluster.camera_align,
                                     CameraAlignment(spread=cfg.cluster.camera_spread).to(device))
+    if pseudo is not None and cfg.cluster.intra_camera > 0:  # before the checkpoint hook, as the class memory
+        tracklets = TrackletMemory(cfg.cluster.memory_momentum, cfg.cluster.temperature)
+        trainer.tracklet_memory = (cfg.cluster.intra_camera, tracklets)
+        trainer.register([tracklets], first=True)
     if memory:  # before the checkpoint hook, so a checkpoint holds the rows the step moved
         trainer.register([ClassMemory(cfg.cluster.memory_momentum)], first=True)
         if pseudo.rounds_done > 0:
