@@ -283,7 +283,8 @@ class ClusterConfig:
     # classifier | memory: after each round the classifier's rows (the class centres of CE and CAA) are
     # trained by the optimizer, or are a memory moved by momentum towards each class's hardest sample
     # of a batch, the classifier then seeing the L2-normalised feature over `temperature`
-    # (Cluster Contrast; reid/engine/class_memory.py)
+    # (Cluster Contrast; reid/engine/class_memory.py). memory at seed 0: 44.4 / 49.5 against 48.8 / 55.5
+    # (docs/unlabelled_study.md, seventh session), so classifier
     centres: str = "classifier"
     memory_momentum: float = 0.1  # centres=memory: the share of a row kept at each update (Cluster Contrast's)
     temperature: float = 0.05  # the softmax temperature of the memories' cosine logits (Cluster Contrast's)
