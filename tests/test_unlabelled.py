@@ -69,7 +69,7 @@ def test_no_training_pid_is_read_when_labels_are_ignored(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [["cluster.camera_align=0"], ["cluster.camera_align=1.0", "cluster.camera_spread=true",
+@pytest.mark.parametrize("extra", [["cluster.camera_align=0", "cluster.intra_camera=0"], ["cluster.camera_align=1.0", "cluster.camera_spread=true",
                                               "cluster.one_camera=drop"],
                                    ["cluster.centres=memory", "cluster.memory_momentum=0.2", "cluster.intra_camera=1.0"]])
 def test_rounds_resume_exactly(tmp_path, extra):
@@ -84,7 +84,7 @@ def test_rounds_resume_exactly(tmp_path, extra):
     model_a, state_a = run_training(straight)
     logged = [h for h in state_a.history if "loss" in h]
     assert logged and all(("camera_align" in h) == (extra[0] != "cluster.camera_align=0") for h in logged)
-    assert any("intra_camera" in h for h in logged) == ("cluster.intra_camera=1.0" in extra)
+    assert any("intra_camera" in h for h in logged) == ("cluster.intra_camera=0" not in extra)
     if extra[0] != "cluster.camera_align=0":
         assert "camera_alignment" in load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     labels_a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["pseudo_labels"]["labels"]
