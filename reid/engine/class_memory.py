@@ -34,6 +34,12 @@ from reid.engine.hooks import HookBase, StepOutput
 from reid.losses.functional import intra_camera_nce
 
 
+def check_momentum(momentum: float) -> None:
+    """Raise ValueError unless ``momentum`` (the share of a row kept at an update) is in [0, 1)."""
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum {momentum} must be in [0, 1)")
+
+
 @torch.no_grad()
 def hard_momentum_update(memory: Tensor, features: Tensor, labels: Tensor, momentum: float) -> None:
     """Move, in place, the row of every class in ``labels`` towards its least similar sample.
@@ -44,8 +50,7 @@ def hard_momentum_update(memory: Tensor, features: Tensor, labels: Tensor, momen
         labels: ``(N,)`` int64 rows of ``memory``; negative labels are skipped.
         momentum: the share of the old row kept, in [0, 1).
     """
-    if not 0.0 <= momentum < 1.0:
-        raise ValueError(f"momentum {momentum} must be in [0, 1)")
+    check_momentum(momentum)
     f = F.normalize(features.detach().to(memory.dtype), dim=1)
     labels = labels.to(memory.device).long()
     keep = labels >= 0
@@ -65,8 +70,7 @@ class ClassMemory(HookBase):
     ``class_embeddings`` and ``class_labels`` say with what (``LossForward`` puts them there)."""
 
     def __init__(self, momentum: float) -> None:
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum {momentum} must be in [0, 1)")
+        check_momentum(momentum)
         self.momentum = momentum
 
     def after_step(self, step: StepOutput) -> None:
@@ -85,8 +89,7 @@ class TrackletMemory(HookBase):
     name = "tracklet_memory"
 
     def __init__(self, momentum: float, temperature: float) -> None:
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum {momentum} must be in [0, 1)")
+        check_momentum(momentum)
         if not temperature > 0:
             raise ValueError(f"temperature {temperature} must be > 0")
         self.momentum, self.temperature = momentum, temperature

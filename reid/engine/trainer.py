@@ -166,12 +166,14 @@ class LossForward(nn.Module):
                 indices = gather_rows(indices, t.dist)
             if camids is not None:
                 camids = gather_rows(camids, t.dist)
-        cls = neck_out = self.model.neck(emb)  # the classifier's input: emb itself without a BNNeck
+        cls = self.model.neck(emb)  # the classifier's input: emb itself without a BNNeck
         bias = None if self.model.centre_bias is None else self.model.centre_bias.float()
         centres = self.model.centres.float()
+        # the unit classifier input, which both memories (reid.engine.class_memory) compare with their rows
+        intra = t.tracklet_memory is not None and t.tracklet_memory[1].ready and indices is not None and camids is not None
+        unit = F.normalize(cls, dim=1) if t.class_temperature is not None or intra else None
         memory_extras: dict[str, torch.Tensor] = {}
-        if t.class_temperature is not None:  # the classifier is a memory of unit rows (reid.engine.class_memory)
-            unit = F.normalize(cls, dim=1)
+        if t.class_temperature is not None:  # the classifier is a memory of unit rows
             memory_extras = {"class_embeddings": unit.detach(), "class_labels": labels.detach()}
             cls, bias = unit / t.class_temperature, None
         if classes is not None:  # the batch's softmax runs over these classes alone
@@ -186,9 +188,8 @@ class LossForward(nn.Module):
         result = self.criterion(emb, labels, centres, bias, class_embeddings=cls)
         if memory_extras:
             result = LossResult(result.total, result.parts, {**result.extras, **memory_extras})
-        if t.tracklet_memory is not None and t.tracklet_memory[1].ready and indices is not None and camids is not None:
+        if intra:
             weight, memory = t.tracklet_memory  # the intra-camera term (reid.engine.class_memory.TrackletMemory)
-            unit = F.normalize(neck_out, dim=1)
             rows, cams = indices.to(emb.device).repeat_interleave(per_clip), camids.to(emb.device).repeat_interleave(per_clip)
             value = memory.loss(unit, rows, cams)
             result = LossResult(result.total + weight * value, {**result.parts, "intra_camera": float(value.detach())},
