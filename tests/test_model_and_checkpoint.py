@@ -1,8 +1,10 @@
+import errno
 
 import pytest
 import torch
 
-from reid.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from reid.engine.checkpoint import (CheckpointError, OutputWriteError, atomic_write_bytes, load_checkpoint,
+                                   save_checkpoint)
 from reid.models import WeightsUnavailableError, build_backbone, build_model
 from reid.models import backbones as backbones_module
 
@@ -85,6 +87,31 @@ def test_crash_during_save_keeps_old_checkpoint(tmp_path):
         save_checkpoint(path, {"model": {"w": torch.zeros(2)}, "bad": Boom()})
     assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(2))
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]  # no temp file left behind
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    # torch.save reports a short write as "unexpected pos A vs B" (what CI printed when its disk
+    # filled); the error must name the file and the free space instead, and leave no temp file
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(2)}})
+
+    def short_write(obj, f):
+        f.write(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", short_write)
+    with pytest.raises(OutputWriteError, match=r"ck\.pt: could not be written \(\d+ MB free on its disk"):
+        save_checkpoint(path, {"model": {"w": torch.zeros(2)}})
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+    def no_space(f):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OutputWriteError, match=r"report\.txt: could not be written .*No space left"):
+        atomic_write_bytes(tmp_path / "report.txt", no_space)
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
 
 
 class _RunsCode:

@@ -14,6 +14,7 @@ import math
 import os
 import pickle
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,17 @@ logger = logging.getLogger(__name__)
 
 class CheckpointError(ReIDError, RuntimeError):
     """A checkpoint file is missing, unreadable or lacks an expected key."""
+
+
+class OutputWriteError(ReIDError, OSError):
+    """An output file could not be written (most often: its disk is full); the old file is intact."""
+
+
+def _free_mb(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.0f} MB free"
+    except OSError:
+        return "free space unknown"
 
 
 def atomic_write_bytes(path: str | os.PathLike, write) -> None:
@@ -43,9 +55,14 @@ def atomic_write_bytes(path: str | os.PathLike, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        # torch.save reports a short write as RuntimeError("... unexpected pos ..."), which names
+        # neither the file nor the cause: say both, and leave any other error as it was
+        if isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and "unexpected pos" in str(exc)):
+            raise OutputWriteError(f"{path}: could not be written ({_free_mb(path.parent)} on its disk; "
+                                   f"the previous file, if any, is unchanged): {exc}") from exc
         raise
 
 
