@@ -293,6 +293,11 @@ class ClusterConfig:
     # 1.0: rank-1 57.3 against 45.6 off on the hard preset, better at each of 3 seeds
     # (docs/unlabelled_study.md, seventh session)
     intra_camera: float = 1.0
+    # find the tracks that switch person (the cut whose two sides' mean frame embeddings are farthest
+    # apart, standing out from the run's other tracks by more than `switch_z` robust deviations) and
+    # train on their longer side until the next round (reid/pipeline/track_switches.py)
+    trim_switches: bool = False
+    switch_z: float = 3.0
 
 
 #: data.white_balance=auto and data.color_jitter=auto when training without labels: nothing else

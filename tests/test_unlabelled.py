@@ -53,12 +53,15 @@ def test_no_training_pid_is_read_when_labels_are_ignored(tmp_path):
     from reid.pipeline.builders import load_data
     from reid.pipeline.training import run_training
 
-    cfg = tiny_config(tmp_path, "ignore", "train.iterations=6", "train.eval_every=3", "data.id_switches=0.2")
+    cfg = tiny_config(tmp_path, "ignore", "train.iterations=6", "train.eval_every=3", "data.id_switches=0.2",
+                      "cluster.trim_switches=true")
     dataset = load_data(cfg)
     assert dataset.train_truth is not None  # the diagnostics' copy, taken when the data was loaded
     model, state = run_training(cfg, hide_pids(dataset))
     rounds = [h for h in state.history if "clusters" in h]
     assert [h["iteration"] for h in rounds] == [2, 4] and all("purity" in h for h in rounds)
+    assert all(h["measured"] > 0 and 0.0 <= h["switches_found"] <= 1.0 and 0.0 <= h["switch_auc"] <= 1.0
+               for h in rounds)
     assert all(0.0 <= h["one_camera_clusters"] <= 1.0 and 0.0 <= h["cross_camera_recall"] <= 1.0 for h in rounds)
     assert model.centres.shape[0] == rounds[-1]["classes"]
     assert any("eval_rank1" in h for h in state.history)
@@ -71,12 +74,14 @@ def test_no_training_pid_is_read_when_labels_are_ignored(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [["cluster.camera_align=0", "cluster.intra_camera=0"], ["cluster.camera_align=1.0", "cluster.camera_spread=true",
                                               "cluster.one_camera=drop"],
-                                   ["cluster.centres=memory", "cluster.memory_momentum=0.2", "cluster.intra_camera=1.0"]])
+                                   ["cluster.centres=memory", "cluster.memory_momentum=0.2", "cluster.intra_camera=1.0",
+                                    "cluster.trim_switches=true", "cluster.switch_z=0.5"]])
 def test_rounds_resume_exactly(tmp_path, extra):
     """A run resumed at a round's iteration (the round not yet made) ends with the same weights and
     labels as the run straight through; so does one resumed between rounds (with the camera
     alignment's running statistics, where it is on)."""
     from reid.engine.checkpoint import load_checkpoint
+    from reid.pipeline.builders import load_data
     from reid.pipeline.training import run_training
 
     straight = tiny_config(tmp_path, "straight", "train.iterations=6", "train.checkpoint_every=1",
@@ -88,6 +93,10 @@ def test_rounds_resume_exactly(tmp_path, extra):
     if extra[0] != "cluster.camera_align=0":
         assert "camera_alignment" in load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     labels_a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["pseudo_labels"]["labels"]
+    ranges_a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["pseudo_labels"]["ranges"]
+    lengths = torch.tensor([len(t) for t in load_data(straight).train])
+    trims = "cluster.trim_switches=true" in extra
+    assert bool(((ranges_a[:, 1] - ranges_a[:, 0]) < lengths).any()) == trims  # some tracks were cut
     for at in (4, 3):
         resumed = tiny_config(tmp_path, f"resumed{at}", "train.iterations=6", *extra,
                               f"train.resume={tmp_path / 'straight' / f'checkpoint-{at:08d}.pt'}")
@@ -98,6 +107,7 @@ def test_rounds_resume_exactly(tmp_path, extra):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
         labels_b = load_checkpoint(tmp_path / f"resumed{at}" / "checkpoint.pt")["pseudo_labels"]["labels"]
         assert torch.equal(labels_a, labels_b)
+        assert torch.equal(ranges_a, load_checkpoint(tmp_path / f"resumed{at}" / "checkpoint.pt")["pseudo_labels"]["ranges"])
 
 
 def tracklets(n=12, cams=3, length=6):

@@ -29,17 +29,19 @@ CAMERA_NORM_MIN_ITEMS = 10
 
 
 def embed(cfg: Config, model: ReIDNet, tracklets: list[Tracklet], device: torch.device,
-          dist: DistContext | None = None) -> np.ndarray:
+          dist: DistContext | None = None, seq_len: int | None = None) -> np.ndarray:
     """(N, D) features of ``tracklets``; in a distributed run every rank embeds every
-    world_size-th tracklet and the parts are gathered (all ranks get the whole matrix)."""
+    world_size-th tracklet and the parts are gathered (all ranks get the whole matrix).
+    ``seq_len``: frames per clip (default ``data.test_seq_len``; 1 for single-frame tracklets,
+    which a longer clip would only repeat)."""
     dist = dist or DistContext()
     if dist.enabled:
         mine = np.arange(dist.rank, len(tracklets), dist.world_size)
-        part = embed(cfg, model, [tracklets[i] for i in mine], device) if len(mine) else \
+        part = embed(cfg, model, [tracklets[i] for i in mine], device, seq_len=seq_len) if len(mine) else \
             np.zeros((0, model.dim), dtype=np.float32)
         return gather_features(part, mine, len(tracklets), dist)
     d = cfg.data
-    return extract_features(model, tracklets, height=d.height, width=d.width, seq_len=d.test_seq_len,
+    return extract_features(model, tracklets, height=d.height, width=d.width, seq_len=seq_len or d.test_seq_len,
                             max_frames=d.test_max_frames, batch_size=cfg.eval.batch_size, workers=d.workers,
                             device=device, amp=cfg.train.precision != "fp32",
                             feature=cfg.eval.feature, resize=d.resize)

@@ -28,6 +28,7 @@ that mix two people against the others.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 
@@ -46,6 +47,7 @@ from reid.eval.clustering import (METHODS, ONE_CAMERA, OUTLIERS, class_centres, 
 from reid.models import ReIDNet
 from reid.pipeline.builders import build_train_loader
 from reid.pipeline.evaluation import embed
+from reid.pipeline.track_switches import flag_switches, frame_tracklets, kept_ranges, switch_scores, trimmed
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +78,8 @@ def check_cluster_config(c: ClusterConfig) -> None:
                               ("camera_align", c.camera_align >= 0, ">= 0 (0: off)"),
                               ("memory_momentum", 0.0 <= c.memory_momentum < 1.0, "in [0, 1)"),
                               ("temperature", c.temperature > 0, "> 0"),
-                              ("intra_camera", c.intra_camera >= 0, ">= 0 (0: off)")):
+                              ("intra_camera", c.intra_camera >= 0, ">= 0 (0: off)"),
+                              ("switch_z", c.switch_z > 0, "> 0 (robust deviations)")):
         if not ok:
             raise ConfigError(f"config key 'cluster.{key}': {getattr(c, key)!r}, expected {expected}")
 
@@ -111,6 +114,8 @@ class PseudoLabels:
 
     Attributes:
         labels: (N,) int64, -1 for tracklets not drawn.
+        ranges: (N, 2) int64, the ``[start, end)`` frames of each tracklet trained on (whole, or one
+            side of a suspected ID switch: ``cluster.trim_switches``).
         made_at: the iteration the labels were made at (0: stage 1's, one per tracklet).
         rounds_done: clustering rounds made so far.
     """
@@ -119,6 +124,10 @@ class PseudoLabels:
         check_cluster_config(cfg.cluster)
         self.cfg, self.dataset, self.device = cfg, dataset, device
         self.labels = np.arange(len(dataset.train), dtype=np.int64)
+        if cfg.cluster.trim_switches and any(t.video is not None for t in dataset.train):
+            raise ConfigError("config key 'cluster.trim_switches': true needs image tracklets (a packed tracklet's "
+                              "frames are frames of its video and cannot be cut); set data.packed=false")
+        self.ranges = np.array([[0, len(t)] for t in dataset.train], dtype=np.int64).reshape(-1, 2)
         self.made_at, self.rounds_done = 0, 0
         self.rounds = round_iterations(cfg.cluster, cfg.train.iterations)
         self.truth = informative_truth(dataset)
@@ -130,7 +139,8 @@ class PseudoLabels:
         return int(self.labels.max(initial=-1)) + 1
 
     def state_dict(self) -> dict:
-        return {"labels": torch.from_numpy(self.labels.copy()), "made_at": self.made_at, "rounds_done": self.rounds_done}
+        return {"labels": torch.from_numpy(self.labels.copy()), "made_at": self.made_at, "rounds_done": self.rounds_done,
+                "ranges": torch.from_numpy(self.ranges.copy())}
 
     def load_state_dict(self, state: dict) -> None:
         labels = state["labels"].numpy().astype(np.int64)
@@ -138,6 +148,15 @@ class PseudoLabels:
             raise ConfigError(f"the checkpoint's pseudo-labels cover {len(labels)} training tracklets, this dataset "
                               f"has {len(self.dataset.train)}; use another output_dir or --force-new")
         self.labels, self.made_at, self.rounds_done = labels, int(state["made_at"]), int(state["rounds_done"])
+        if "ranges" in state:  # checkpoints before cluster.trim_switches train on whole tracks
+            self.ranges = state["ranges"].numpy().astype(np.int64).reshape(-1, 2)
+
+    @property
+    def tracks(self) -> VideoReIDDataset:
+        """The dataset with each training tracklet cut to the frames trained on (``ranges``)."""
+        if all((a, b) == (0, len(t)) for t, (a, b) in zip(self.dataset.train, self.ranges.tolist())):
+            return self.dataset
+        return dataclasses.replace(self.dataset, train=trimmed(self.dataset.train, self.ranges))
 
     def batches(self, trainer) -> Iterator:
         """``(clips, labels, camids, indices)`` from the trainer's iteration to ``train.iterations``,
@@ -150,7 +169,7 @@ class PseudoLabels:
             end = min([r for r in self.rounds if r > it] + [total])
             within = self.in_stage1 and self.cfg.cluster.stage1 == "camera" and self.one_camera_fits()
             trainer.batch_classes = self.camera_classes if within else None
-            loader = build_train_loader(self.cfg, self.dataset, start_batch=it, num_batches=end,
+            loader = build_train_loader(self.cfg, self.tracks, start_batch=it, num_batches=end,
                                         labels=self.labels.tolist(), pin_memory=pin_memory(self.device),
                                         one_camera=within)
             yield from loader
@@ -187,8 +206,9 @@ class PseudoLabels:
         """One round: embed, cluster, relabel, rebuild the classifier; logged into the run's history."""
         c = self.cfg.cluster
         model: ReIDNet = trainer.model
+        switches = self.find_switches(model) if c.trim_switches else {}
         with torch.random.fork_rng(devices=[]):  # the extraction's loader draws a seed: keep training's RNG
-            feats = embed(self.cfg, model, self.dataset.train, self.device)
+            feats = embed(self.cfg, model, self.tracks.train, self.device)
         cams = np.array([t.camid for t in self.dataset.train])
         inputs = classifier_inputs(model, feats, self.cfg.eval.feature)
         if trainer.tracklet_memory is not None:  # the intra-camera term's rows: every tracklet, clustered or not
@@ -227,6 +247,7 @@ class PseudoLabels:
                   "classes": self.num_classes}
         if one_camera is not None:
             record["one_camera_clusters"] = one_camera
+        record.update(switches)
         if c.one_camera == "drop":
             record["one_camera_dropped"] = found - record["clusters"]
         sizes = np.bincount(clusters[clusters >= 0]) if (clusters >= 0).any() else np.zeros(0)
@@ -235,6 +256,11 @@ class PseudoLabels:
             record["clusters_per_identity"] = split_identities(clusters, self.truth)
             record["cross_camera_recall"] = cross_camera_recall(clusters, self.truth, cams)
         self.log_attention(trainer, iteration, record)
+        if switches:
+            logger.info("pseudo-labels, round %d: %d of %d tracks switch person (a cut stands out, score %.3f "
+                        "median, %.3f the lowest trimmed): trained on their longer side%s", self.rounds_done,
+                        switches["trimmed"], switches["measured"], switches["switch_score_median"],
+                        switches.get("switch_score_threshold", float("nan")), _switch_note(switches))
         dropped = f", {record['one_camera_dropped']} dropped" if "one_camera_dropped" in record else ""
         logger.info("pseudo-labels, round %d at iteration %d: %d clusters (largest %d; %.0f %% of those found from "
                     "one camera%s) hold %d of %d tracklets, %d left out (%s); %d identities%s", self.rounds_done,
@@ -271,6 +297,42 @@ class PseudoLabels:
             board = getattr(trainer, "board", None)
             if board is not None:
                 board.add("pseudo_labels", iteration, record)
+
+
+    def find_switches(self, model: ReIDNet) -> dict:
+        """Score every whole training track's best cut with ``model``, set ``ranges`` (the flagged
+        tracks' longer sides) and return the round's record of it (with recall and precision
+        against the tracks that really mix two people, where the truth is known)."""
+        whole = self.dataset.train
+        frames, owners = frame_tracklets(whole)
+        if not len(frames):
+            self.ranges = np.array([[0, len(t)] for t in whole], dtype=np.int64).reshape(-1, 2)
+            return {"trimmed": 0, "measured": 0, "switch_score_median": float("nan")}
+        with torch.random.fork_rng(devices=[]):
+            feats = embed(self.cfg, model, frames, self.device, seq_len=1)
+        scores, cuts = switch_scores(feats, owners, len(whole))
+        flagged = flag_switches(scores, self.cfg.cluster.switch_z)
+        self.ranges = kept_ranges([len(t) for t in whole], flagged, cuts)
+        measured = ~np.isnan(scores)
+        record = {"trimmed": int(flagged.sum()), "measured": int(measured.sum()),
+                  "switch_score_median": float(np.median(scores[measured]))}
+        if flagged.any():
+            record["switch_score_threshold"] = float(scores[flagged].min())
+        if self.mixed is not None and self.mixed.any():
+            mixed = self.mixed & measured
+            record["switches_found"] = float(flagged[mixed].mean()) if mixed.any() else float("nan")
+            record["trimmed_that_switch"] = float(self.mixed[flagged].mean()) if flagged.any() else float("nan")
+            if mixed.any() and (measured & ~self.mixed).any():
+                record["switch_auc"] = ranking_auc(-scores[measured], self.mixed[measured])
+        return record
+
+
+def _switch_note(record: dict) -> str:
+    if "switches_found" not in record:
+        return ""
+    return (f"; truth: {100 * record['switches_found']:.0f} % of the switched tracks found, "
+            f"{100 * record['trimmed_that_switch']:.0f} % of the trimmed ones switch, AUC "
+            f"{record.get('switch_auc', float('nan')):.2f}")
 
 
 def _truth_note(record: dict) -> str:
