@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from reid.data.synthetic.footage import FootageConfig
+from reid.errors import ConfigError
 from reid.studies.footage_bench import Row, format_table, link_stage, model_config, prepare, score, track_part
 
 TINY = FootageConfig(width=192, height=144, fps=4, train_frames=60, test_frames=60, train_people=5,
@@ -53,3 +54,10 @@ def test_training_without_labels_on_the_trackers_own_tracks(tmp_path):
     log = (tmp_path / "train_unlabelled" / "log.txt").read_text()
     assert "training without identity labels" in log and "pseudo-labels, round 1 at iteration 1" in log
     assert not model.training  # returned ready to embed
+    # a variant trains in a folder of its own; an unknown key stops with the key's name
+    train_without_labels(tmp_path, cfg, train_seqs, ["cluster.trim_switches=true"])
+    log = (tmp_path / "train_unlabelled_cluster.trim_switches=true" / "log.txt").read_text()
+    assert "tracks switch person" in log and "trim_switches: true" in (
+        tmp_path / "train_unlabelled_cluster.trim_switches=true" / "config.yaml").read_text()
+    with pytest.raises(ConfigError, match="cluster.trim_switchs"):
+        train_without_labels(tmp_path, cfg, train_seqs, ["cluster.trim_switchs=true"])

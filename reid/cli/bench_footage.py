@@ -28,6 +28,9 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=300, help="training iterations of the trained model")
     parser.add_argument("--hog-frames", type=int, default=0, help="also run HOG on this many test frames per camera")
     parser.add_argument("--no-rerank", action="store_true", help="skip the re-ranked linking stage")
+    parser.add_argument("--unlabelled", metavar="KEY=VALUE", nargs="+", default=[],
+                        help="config overrides of the model trained without labels (e.g. cluster.trim_switches=true); "
+                             "it trains in a folder of its own under --work")
     for name in ("width", "height", "train_frames", "test_frames", "train_people", "test_people"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(FootageConfig, name))
     args = parser.parse_args(argv)
@@ -39,7 +42,8 @@ def main(argv=None) -> int:
     try:
         for seed in args.seeds:
             rows += bench_seed(Path(args.work), seed, footage, iterations=args.iterations,
-                               rerank=not args.no_rerank, hog_frames=args.hog_frames if seed == args.seeds[0] else 0)
+                               rerank=not args.no_rerank, hog_frames=args.hog_frames if seed == args.seeds[0] else 0,
+                               unlabelled=args.unlabelled)
             print(format_table([r for r in rows if r.seed == seed]), flush=True)
     except ReIDError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -207,6 +207,12 @@ class PseudoLabels:
         c = self.cfg.cluster
         model: ReIDNet = trainer.model
         switches = self.find_switches(model) if c.trim_switches else {}
+        if switches:
+            logger.info("pseudo-labels, round %d at iteration %d: %d of %d tracks switch person (a cut stands out: "
+                        "score %.3f at the median, %.3f the lowest trimmed); trained on their longer side%s",
+                        self.rounds_done + 1, iteration, switches["trimmed"], switches["measured"],
+                        switches["switch_score_median"], switches.get("switch_score_threshold", float("nan")),
+                        _switch_note(switches))
         with torch.random.fork_rng(devices=[]):  # the extraction's loader draws a seed: keep training's RNG
             feats = embed(self.cfg, model, self.tracks.train, self.device)
         cams = np.array([t.camid for t in self.dataset.train])
@@ -256,11 +262,6 @@ class PseudoLabels:
             record["clusters_per_identity"] = split_identities(clusters, self.truth)
             record["cross_camera_recall"] = cross_camera_recall(clusters, self.truth, cams)
         self.log_attention(trainer, iteration, record)
-        if switches:
-            logger.info("pseudo-labels, round %d: %d of %d tracks switch person (a cut stands out, score %.3f "
-                        "median, %.3f the lowest trimmed): trained on their longer side%s", self.rounds_done,
-                        switches["trimmed"], switches["measured"], switches["switch_score_median"],
-                        switches.get("switch_score_threshold", float("nan")), _switch_note(switches))
         dropped = f", {record['one_camera_dropped']} dropped" if "one_camera_dropped" in record else ""
         logger.info("pseudo-labels, round %d at iteration %d: %d clusters (largest %d; %.0f %% of those found from "
                     "one camera%s) hold %d of %d tracklets, %d left out (%s); %d identities%s", self.rounds_done,

@@ -17,13 +17,15 @@ frames of the test part instead of the simulated one.
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from reid.config import Config, load_config
+from reid.config import Config, apply_overrides, config_from_dict, config_to_dict, load_config
 from reid.data.footage.crop import crop_tracklets
 from reid.data.footage.detection import build_detector
 from reid.data.footage.detections_file import read_mot_detections
@@ -126,13 +128,18 @@ def train_on_footage(root: Path, cfg: Config, footage: FootageConfig) -> ReIDNet
     return model.cpu().eval()
 
 
-def train_without_labels(out: Path, cfg: Config, train_seqs: list) -> ReIDNet:
-    """Crop the tracker's tracks of the training part (no ground truth) and train with ``data.labels=ignore``."""
+def train_without_labels(out: Path, cfg: Config, train_seqs: list, overrides: Sequence[str] = ()) -> ReIDNet:
+    """Crop the tracker's tracks of the training part (no ground truth) and train with ``data.labels=ignore``;
+    ``overrides`` (``key=value``, as on the command line) change that run's config, which then trains
+    in a folder named after them (``train_unlabelled_<overrides>``), so each variant is kept apart."""
     crops = out / "tracker_crops"
     if not crops.is_dir():
         for cam, (video, _gt, tracks) in enumerate(train_seqs):
             crop_tracklets(video, tracks, cam, crops, min_length=8, pid_offset=100_000 * cam)
-    ucfg = replace(cfg, output_dir=str(out / "train_unlabelled"), data=replace(cfg.data, root=str(crops), labels="ignore"))
+    name = "train_unlabelled" + "".join("_" + re.sub(r"[^A-Za-z0-9._=-]+", "-", o) for o in overrides)
+    ucfg = replace(cfg, output_dir=str(out / name), data=replace(cfg.data, root=str(crops), labels="ignore"))
+    if overrides:
+        ucfg = config_from_dict(apply_overrides(config_to_dict(ucfg), list(overrides)))
     model, _ = run_training(ucfg, load_data(ucfg))
     return model.cpu().eval()
 
@@ -173,7 +180,7 @@ def link_stage(model: ReIDNet, cfg: Config, train_seqs: list, test_seqs: list, o
 
 
 def bench_seed(work: Path, seed: int, footage: FootageConfig, *, iterations: int, rerank: bool = True,
-               hog_frames: int = 0) -> list[Row]:
+               hog_frames: int = 0, unlabelled: Sequence[str] = ()) -> list[Row]:
     """Every stage of the bench on the footage of one seed (see the module docstring)."""
     root, out = work / f"footage_s{seed}", work / f"run_s{seed}"
     prepare(root, seed, footage)
@@ -189,11 +196,11 @@ def bench_seed(work: Path, seed: int, footage: FootageConfig, *, iterations: int
     stages += [("trained", "+ linking, model trained on the train part", trained, False, False)]
     if rerank:
         stages += [("trained_rerank", "+ linking, trained model, re-ranked", trained, True, False)]
-    unlabelled = train_without_labels(out, cfg, train_seqs)
+    unlabelled_model = train_without_labels(out, cfg, train_seqs, unlabelled)
     stages += [("untrained_auto", "+ linking, untrained model, threshold from the footage", untrained, False, True),
                ("trained_auto", "+ linking, trained model, threshold from the footage", trained, False, True),
                ("unlabelled_auto", "+ linking, model trained without labels on the tracker's tracks, threshold "
-                                   "from the footage", unlabelled, False, True)]
+                                   "from the footage" + "".join(f", {o}" for o in unlabelled), unlabelled_model, False, True)]
     for slug, name, model, rr, auto in stages:
         threshold, files, seconds = link_stage(model, cfg, train_seqs, test_seqs, out / slug, rerank=rr, auto=auto)
         rows.append(Row(seed, name, *score(test_seqs, files), frames / seconds, threshold))
