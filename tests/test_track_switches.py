@@ -52,8 +52,20 @@ def test_a_flagged_track_keeps_its_longer_side():
     assert cut[2] is tracks[2]
     assert cut[0].frames == tracks[0].frames[:6] and cut[1].frames == tracks[1].frames[3:]
     assert cut[3].frames == ("t3/4.jpg", "t3/5.jpg", "t3/6.jpg", "t3/7.jpg", "t3/8.jpg")
-    frames, owners = frame_tracklets([tracks[0], Tracklet(frames=("a.jpg", "b.jpg", "c.jpg"), pid=0, camid=1)])
+    frames, owners, positions = frame_tracklets([tracks[0], Tracklet(frames=("a.jpg", "b.jpg", "c.jpg"), pid=0,
+                                                                    camid=1)], max_frames=64)
     assert owners.tolist() == [0] * 10 and [f.frames for f in frames[:2]] == [("t0/0.jpg",), ("t0/1.jpg",)]
+    assert positions.tolist() == list(range(10))
+    # a long track is read at max_frames evenly spaced frames, and its cut named in its own frames
+    long = Tracklet(frames=tuple(f"{k}.jpg" for k in range(100)), pid=0, camid=0)
+    frames, owners, positions = frame_tracklets([tracks[3], long], max_frames=5)
+    assert owners.tolist() == [0] * 5 + [1] * 5
+    assert positions.tolist() == [0, 2, 4, 6, 8, 0, 25, 50, 74, 99]  # round(linspace(0, 99, 5))
+    assert frames[7].frames == ("50.jpg",)
+    e = np.eye(2)
+    feats = np.array([e[0]] * 5 + [e[0], e[0], e[1], e[1], e[1]])
+    scores, cuts = switch_scores(feats, owners, 2, positions)
+    assert cuts.tolist() == [4, 50] and scores[1] == pytest.approx(1.0)  # 4: frame 2 of 0 2 4 6 8
 
 
 def test_packed_tracklets_cannot_be_trimmed(tmp_path):

@@ -305,13 +305,13 @@ class PseudoLabels:
         tracks' longer sides) and return the round's record of it (with recall and precision
         against the tracks that really mix two people, where the truth is known)."""
         whole = self.dataset.train
-        frames, owners = frame_tracklets(whole)
+        frames, owners, positions = frame_tracklets(whole, self.cfg.data.test_max_frames)
         if not len(frames):
             self.ranges = np.array([[0, len(t)] for t in whole], dtype=np.int64).reshape(-1, 2)
             return {"trimmed": 0, "measured": 0, "switch_score_median": float("nan")}
         with torch.random.fork_rng(devices=[]):
             feats = embed(self.cfg, model, frames, self.device, seq_len=1)
-        scores, cuts = switch_scores(feats, owners, len(whole))
+        scores, cuts = switch_scores(feats, owners, len(whole), positions)
         flagged = flag_switches(scores, self.cfg.cluster.switch_z)
         self.ranges = kept_ranges([len(t) for t in whole], flagged, cuts)
         measured = ~np.isnan(scores)

@@ -3,10 +3,11 @@
 A tracker's ID switch makes one track out of two people. Training without labels takes a track
 for one person, so such a track joins two people's clusters and the intra-camera term pulls both
 people towards one row. At each clustering round (``cluster.trim_switches``) every training track
-of at least ``2 * MIN_PART`` frames is embedded frame by frame with the current network, and for
-every cut that leaves at least ``max(MIN_PART, ceil(MIN_SHARE * n))`` frames on each side the
-cosine distance between the mean embeddings of the two sides is measured; a track's score is its
-largest such distance, at its cut. The tracks whose score stands out from the others' (above
+is embedded frame by frame with the current network (at most ``data.test_max_frames`` frames of it,
+evenly spaced, as the round's own embedding reads), and for every cut that leaves at least
+``max(MIN_PART, ceil(MIN_SHARE * n))`` of those n frames on each side the cosine distance between
+the mean embeddings of the two sides is measured; a track's score is its largest such distance, at
+its cut (tracks too short for a cut are not scored). The tracks whose score stands out from the others' (above
 median + ``z`` scaled median absolute deviations, ``cluster.switch_z``) are taken to switch there,
 and until the next round only their longer side is trained on (the track keeps its index, so
 labels, memories and checkpoints are unchanged in shape). The scores are always measured on the
@@ -23,6 +24,7 @@ import math
 
 import numpy as np
 
+from reid.data.frame_sampling import evenly
 from reid.data.tracklet import Tracklet
 
 #: a side of a cut has at least this many frames ...
@@ -43,14 +45,17 @@ def eligible(length: int) -> bool:
     return length >= 2 * min_part(length)
 
 
-def frame_tracklets(tracks: list[Tracklet]) -> tuple[list[Tracklet], np.ndarray]:
-    """One single-frame tracklet per frame of every eligible track, and the index of its track."""
-    frames, owners = [], []
+def frame_tracklets(tracks: list[Tracklet], max_frames: int) -> tuple[list[Tracklet], np.ndarray, np.ndarray]:
+    """Single-frame tracklets of every track with a cut: all its frames, or ``max_frames`` evenly
+    spaced; with the index of each one's track and its frame's position in that track."""
+    frames, owners, positions = [], [], []
     for i, t in enumerate(tracks):
-        if eligible(len(t)):
-            frames += [dataclasses.replace(t, frames=(f,), name=f"{t.name}#{k}") for k, f in enumerate(t.frames)]
-            owners += [i] * len(t)
-    return frames, np.asarray(owners, dtype=np.int64)
+        picked = evenly(len(t), max_frames) if len(t) > max_frames else list(range(len(t)))
+        if eligible(len(picked)):
+            frames += [dataclasses.replace(t, frames=(t.frames[k],), name=f"{t.name}#{k}") for k in picked]
+            owners += [i] * len(picked)
+            positions += picked
+    return frames, np.asarray(owners, dtype=np.int64), np.asarray(positions, dtype=np.int64)
 
 
 def best_cut(features: np.ndarray) -> tuple[float, int]:
@@ -71,13 +76,18 @@ def best_cut(features: np.ndarray) -> tuple[float, int]:
     return float(1.0 - cos[j]), int(ks[j])
 
 
-def switch_scores(features: np.ndarray, owners: np.ndarray, num_tracks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per track, the score and cut of ``best_cut`` over its frames (``owners``: each frame
-    feature's track, its frames in order); NaN and 0 for tracks with no frames given."""
+def switch_scores(features: np.ndarray, owners: np.ndarray, num_tracks: int,
+                  positions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per track, the score and cut of ``best_cut`` over its frame features (``owners``: each
+    feature's track, in frame order); the cut is the track's frame that starts the second side
+    (``positions``: each feature's frame in its track; default 0, 1, ... per track). NaN and 0
+    for tracks with no features given."""
     scores, cuts = np.full(num_tracks, np.nan), np.zeros(num_tracks, dtype=np.int64)
     owners = np.asarray(owners)
     for i in np.unique(owners):
-        scores[i], cuts[i] = best_cut(features[owners == i])
+        mine = np.flatnonzero(owners == i)
+        scores[i], k = best_cut(features[mine])
+        cuts[i] = k if positions is None else int(np.asarray(positions)[mine[k]])
     return scores, cuts
 
 
