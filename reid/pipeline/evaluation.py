@@ -33,7 +33,8 @@ def embed(cfg: Config, model: ReIDNet, tracklets: list[Tracklet], device: torch.
     """(N, D) features of ``tracklets``; in a distributed run every rank embeds every
     world_size-th tracklet and the parts are gathered (all ranks get the whole matrix).
     ``seq_len``: frames per clip (default ``data.test_seq_len``; 1 for single-frame tracklets,
-    which a longer clip would only repeat)."""
+    which a longer clip would only repeat); a batch holds as many frames either way
+    (``eval.batch_size`` clips of ``data.test_seq_len``)."""
     dist = dist or DistContext()
     if dist.enabled:
         mine = np.arange(dist.rank, len(tracklets), dist.world_size)
@@ -41,8 +42,10 @@ def embed(cfg: Config, model: ReIDNet, tracklets: list[Tracklet], device: torch.
             np.zeros((0, model.dim), dtype=np.float32)
         return gather_features(part, mine, len(tracklets), dist)
     d = cfg.data
-    return extract_features(model, tracklets, height=d.height, width=d.width, seq_len=seq_len or d.test_seq_len,
-                            max_frames=d.test_max_frames, batch_size=cfg.eval.batch_size, workers=d.workers,
+    seq_len = seq_len or d.test_seq_len
+    batch_size = max(1, cfg.eval.batch_size * d.test_seq_len // seq_len)
+    return extract_features(model, tracklets, height=d.height, width=d.width, seq_len=seq_len,
+                            max_frames=d.test_max_frames, batch_size=batch_size, workers=d.workers,
                             device=device, amp=cfg.train.precision != "fp32",
                             feature=cfg.eval.feature, resize=d.resize)
 
