@@ -299,7 +299,6 @@ class PseudoLabels:
             if board is not None:
                 board.add("pseudo_labels", iteration, record)
 
-
     def find_switches(self, model: ReIDNet) -> dict:
         """Score every whole training track's best cut with ``model``, set ``ranges`` (the flagged
         tracks' longer sides) and return the round's record of it (with recall and precision
