@@ -296,9 +296,10 @@ class ClusterConfig:
     # find the tracks that switch person (the cut whose two sides' mean frame embeddings are farthest
     # apart, standing out from the run's other tracks by more than `switch_z` robust deviations) and
     # train on their longer side until the next round (reid/pipeline/track_switches.py). It finds the
-    # switched tracks (AUC 0.94-0.97), but with 10 % ID switches on the hard preset rank-1 moved +3.1
-    # at seed 0 and -3.1 at seed 1, and -0.6 on clean tracks (docs/unlabelled_study.md, eighth
-    # session): off by default, as each round also embeds every training frame once more
+    # switched tracks (AUC 0.94-0.98), but with 10 % ID switches on the hard preset rank-1 moved +3.1,
+    # -3.1, -3.7 at seeds 0-2 (51.0 against 52.3), and -0.6 on clean tracks at seed 0
+    # (docs/unlabelled_study.md, eighth session): off by default, and each round embeds every
+    # training frame once more
     trim_switches: bool = False
     switch_z: float = 3.0
 
