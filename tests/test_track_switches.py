@@ -34,6 +34,11 @@ def test_scores_per_track_and_the_robust_rule():
     scores, cuts = switch_scores(feats, np.array([0] * 4 + [2] * 4), 3)
     assert scores[0] == pytest.approx(0.0) and np.isnan(scores[1]) and scores[2] == pytest.approx(1.0)
     assert cuts.tolist() == [2, 0, 2]  # a clean track's best cut is its first (all alike)
+    # the tracks' features may come interleaved: each track's own stay in frame order
+    mixed = np.array([0, 4, 1, 5, 2, 6, 3, 7])
+    again, again_cuts = switch_scores(feats[mixed], np.array([0, 2] * 4), 3)
+    np.testing.assert_allclose(again, scores)
+    assert again_cuts.tolist() == [2, 0, 2]
 
     s = np.array([0.10, 0.12, 0.08, 0.11, 0.09, 0.60, np.nan])
     # median 0.105, MAD 0.015 -> 1.4826 * 0.015 = 0.0222; 0.105 + 3 * 0.0222 = 0.172

@@ -47,7 +47,8 @@ from reid.eval.clustering import (METHODS, ONE_CAMERA, OUTLIERS, class_centres, 
 from reid.models import ReIDNet
 from reid.pipeline.builders import build_train_loader
 from reid.pipeline.evaluation import embed
-from reid.pipeline.track_switches import flag_switches, frame_tracklets, kept_ranges, switch_scores, trimmed
+from reid.pipeline.track_switches import (flag_switches, frame_tracklets, kept_ranges, switch_scores, trimmed,
+                                          whole_ranges)
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class PseudoLabels:
         if cfg.cluster.trim_switches and any(t.video is not None for t in dataset.train):
             raise ConfigError("config key 'cluster.trim_switches': true needs image tracklets (a packed tracklet's "
                               "frames are frames of its video and cannot be cut); set data.packed=false")
-        self.ranges = np.array([[0, len(t)] for t in dataset.train], dtype=np.int64).reshape(-1, 2)
+        self.ranges = whole_ranges([len(t) for t in dataset.train])
         self.made_at, self.rounds_done = 0, 0
         self.rounds = round_iterations(cfg.cluster, cfg.train.iterations)
         self.truth = informative_truth(dataset)
@@ -306,7 +307,7 @@ class PseudoLabels:
         whole = self.dataset.train
         frames, owners, positions = frame_tracklets(whole, self.cfg.data.test_max_frames)
         if not len(frames):
-            self.ranges = np.array([[0, len(t)] for t in whole], dtype=np.int64).reshape(-1, 2)
+            self.ranges = whole_ranges([len(t) for t in whole])
             return {"trimmed": 0, "measured": 0, "switch_score_median": float("nan")}
         with torch.random.fork_rng(devices=[]):
             feats = embed(self.cfg, model, frames, self.device, seq_len=1)

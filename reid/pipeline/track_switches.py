@@ -7,10 +7,10 @@ is embedded frame by frame with the current network (at most ``data.test_max_fra
 evenly spaced, as the round's own embedding reads), and for every cut that leaves at least
 ``max(MIN_PART, ceil(MIN_SHARE * n))`` of those n frames on each side the cosine distance between
 the mean embeddings of the two sides is measured; a track's score is its largest such distance, at
-its cut (tracks too short for a cut are not scored). The tracks whose score stands out from the others' (above
-median + ``z`` scaled median absolute deviations, ``cluster.switch_z``) are taken to switch there,
-and until the next round only their longer side is trained on (the track keeps its index, so
-labels, memories and checkpoints are unchanged in shape). The scores are always measured on the
+its cut (tracks too short for a cut are not scored). The tracks whose score stands out from the
+others' (above median + ``z`` scaled median absolute deviations, ``cluster.switch_z``) are taken
+to switch there, and until the next round only their longer side is trained on (the track keeps
+its index, so labels, memories and checkpoints are unchanged in shape). The scores are always measured on the
 whole tracks, so a track trimmed at one round can be whole again at the next.
 
 The rule is relative to the run's own tracks: most tracks of a usable tracker are clean, so the
@@ -84,10 +84,12 @@ def switch_scores(features: np.ndarray, owners: np.ndarray, num_tracks: int,
     for tracks with no features given."""
     scores, cuts = np.full(num_tracks, np.nan), np.zeros(num_tracks, dtype=np.int64)
     owners = np.asarray(owners)
-    for i in np.unique(owners):
-        mine = np.flatnonzero(owners == i)
+    positions = None if positions is None else np.asarray(positions)
+    order = np.argsort(owners, kind="stable")  # each track's features together, in frame order
+    tracks, starts = np.unique(owners[order], return_index=True)
+    for i, mine in zip(tracks, np.split(order, starts[1:])):
         scores[i], k = best_cut(features[mine])
-        cuts[i] = k if positions is None else int(np.asarray(positions)[mine[k]])
+        cuts[i] = k if positions is None else int(positions[mine[k]])
     return scores, cuts
 
 
@@ -108,10 +110,15 @@ def flag_switches(scores: np.ndarray, z: float) -> np.ndarray:
     return flagged
 
 
+def whole_ranges(lengths: list[int]) -> np.ndarray:
+    """(N, 2) int64 ``[0, length)``: every track whole."""
+    return np.array([[0, n] for n in lengths], dtype=np.int64).reshape(-1, 2)
+
+
 def kept_ranges(lengths: list[int], flagged: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     """(N, 2) int64 ``[start, end)`` frames trained on: the whole track, or a flagged track's
     longer side of its cut (the first on a tie)."""
-    ranges = np.array([[0, n] for n in lengths], dtype=np.int64).reshape(-1, 2)
+    ranges = whole_ranges(lengths)
     for i in np.flatnonzero(flagged):
         k, n = int(cuts[i]), lengths[i]
         ranges[i] = (0, k) if k >= n - k else (k, n)
