@@ -297,7 +297,8 @@ class ClusterConfig:
     # apart, standing out from the run's other tracks by more than `switch_z` robust deviations) and
     # train on their longer side until the next round (reid/pipeline/track_switches.py). It finds the
     # switched tracks (AUC 0.94-0.98), but with 10 % ID switches on the hard preset rank-1 moved +3.1,
-    # -3.1, -3.7 at seeds 0-2 (51.0 against 52.3), and -0.6 on clean tracks at seed 0
+    # -3.1, -3.7 at seeds 0-2 (51.0 against 52.3; fp32 runs against bf16 baselines of another CPU),
+    # and -0.6 on clean tracks at seed 0
     # (docs/unlabelled_study.md, eighth session): off by default, and each round embeds every
     # training frame once more
     trim_switches: bool = False
