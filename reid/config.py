@@ -293,6 +293,11 @@ class ClusterConfig:
     # 1.0: rank-1 57.3 against 45.6 off on the hard preset, better at each of 3 seeds
     # (docs/unlabelled_study.md, seventh session)
     intra_camera: float = 1.0
+    # weight of the inter-camera term (0: off): every clip against the (cluster, camera) proxies of
+    # its cluster, the `hard_negatives` nearest proxies of other clusters as negatives (camera-aware
+    # proxies, Wang et al. 2021; the proxies are the intra-camera memory's rows averaged per pair)
+    inter_camera: float = 0.0
+    hard_negatives: int = 50
     # find the tracks that switch person (the cut whose two sides' mean frame embeddings are farthest
     # apart, standing out from the run's other tracks by more than `switch_z` robust deviations) and
     # train on their longer side until the next round (reid/pipeline/track_switches.py). It finds the

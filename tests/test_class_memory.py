@@ -81,7 +81,8 @@ def test_with_a_memory_the_classifier_sees_the_unit_feature_over_the_temperature
 
 
 @pytest.mark.parametrize("key, value", [("centres", "bank"), ("memory_momentum", "1.0"), ("temperature", "0"),
-                                            ("intra_camera", "-1")])
+                                            ("intra_camera", "-1"), ("inter_camera", "-0.5"),
+                                            ("hard_negatives", "0")])
 def test_memory_keys_out_of_range_name_the_key(key, value):
     from reid.config import load_config
     from reid.pipeline.config_checks import check_config
@@ -141,3 +142,73 @@ def test_the_tracklet_memory_moves_each_drawn_tracklet_towards_its_clips_mean():
     restored = TrackletMemory(momentum=0.5, temperature=0.1)
     restored.load_state_dict(hook.state_dict())
     assert torch.equal(restored.memory, hook.memory) and torch.equal(restored.cameras, torch.tensor([0, 1]))
+
+
+def test_camera_proxies_average_each_cluster_camera_pair():
+    from reid.losses.functional import camera_proxies
+
+    memory = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0], [0.0, -1.0]])
+    cameras = torch.tensor([0, 0, 1, 0, 2])
+    clusters = torch.tensor([0, 0, 0, -1, 1])
+    proxies, owners = camera_proxies(memory, cameras, clusters)
+    # (cluster 0, camera 0): rows 0 and 1 -> (1, 1)/sqrt 2; (0, 1): row 2; (1, 2): row 4; row 3 is in no cluster
+    expected = torch.tensor([[1 / math.sqrt(2), 1 / math.sqrt(2)], [0.6, 0.8], [0.0, -1.0]])
+    torch.testing.assert_close(proxies, expected)
+    assert owners.tolist() == [0, 0, 1]
+    empty, none = camera_proxies(memory, cameras, torch.full((5,), -1))
+    assert empty.shape == (0, 2) and none.numel() == 0
+
+
+def test_the_inter_camera_term_against_hand_values():
+    from reid.losses.functional import inter_camera_nce
+
+    proxies = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    owners = torch.tensor([0, 0, 1, 2])
+    features = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    clusters = torch.tensor([0, -1, 2])  # the second sample is in no cluster: left out of the mean
+    e = math.e
+    # hardest negative only: sample 0 (logits 1, 0 | -1, 0): its two positives against the negative 0;
+    # sample 2 (logits 0, 1, 0 | -1): its positive -1 against the negative 1
+    first = (math.log(e + 1) - 1 + math.log(2)) / 2
+    third = math.log(math.exp(-1) + e) + 1
+    value = inter_camera_nce(features, clusters, proxies, owners, temperature=1.0, hard_negatives=1)
+    torch.testing.assert_close(value, torch.tensor((first + third) / 2))
+    value.backward()
+    assert torch.equal(features.grad[1], torch.zeros(2))
+    # every negative: sample 0 has two (-1, 0), sample 2 three (0, 1, 0)
+    first = (math.log(e + 1 / e + 1) - 1 + math.log(1 + 1 / e + 1)) / 2
+    third = math.log(1 / e + 1 + e + 1) + 1
+    value = inter_camera_nce(features, clusters, proxies, owners, temperature=1.0, hard_negatives=50)
+    torch.testing.assert_close(value, torch.tensor((first + third) / 2))
+    # temperature divides the logits; no sample in a cluster: exactly 0 with a gradient path
+    half = inter_camera_nce(features[:1], clusters[:1], proxies, owners, temperature=0.5, hard_negatives=1)
+    torch.testing.assert_close(half, torch.tensor((math.log(e ** 2 + 1) - 2 + math.log(2)) / 2))
+    zero = inter_camera_nce(features, torch.full((3,), -1), proxies, owners, temperature=1.0, hard_negatives=1)
+    assert zero.item() == 0.0 and zero.requires_grad
+    with pytest.raises(ValueError, match="no proxy"):
+        inter_camera_nce(features, torch.tensor([0, 0, 5]), proxies, owners, temperature=1.0, hard_negatives=1)
+
+
+def test_the_tracklet_memory_gives_the_inter_camera_term_its_clusters_and_keeps_them():
+    from reid.engine.class_memory import TrackletMemory
+    from reid.losses.functional import camera_proxies, inter_camera_nce
+
+    hook = TrackletMemory(momentum=0.5, temperature=0.1, hard_negatives=2)
+    rows = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0]])
+    hook.reset(rows, torch.tensor([0, 1, 0, 1]))
+    assert hook.clusters.tolist() == [-1] * 4  # a reset forgets the clusters until they are set
+    with pytest.raises(ValueError, match="3 clusters for a memory of 4"):
+        hook.set_clusters(torch.tensor([0, 0, 1]))
+    hook.set_clusters(torch.tensor([0, 0, 1, 1]))
+    features = F.normalize(torch.tensor([[1.0, 1.0], [1.0, -1.0]]), dim=1)
+    proxies, owners = camera_proxies(rows, hook.cameras, hook.clusters)
+    expected = inter_camera_nce(features, torch.tensor([0, 1]), proxies, owners, 0.1, 2)
+    torch.testing.assert_close(hook.inter_loss(features, torch.tensor([1, 3])), expected)
+    again = TrackletMemory(momentum=0.5, temperature=0.1)
+    again.load_state_dict(hook.state_dict())
+    assert again.clusters.tolist() == [0, 0, 1, 1]
+    old = {k: v for k, v in hook.state_dict().items() if k != "clusters"}  # a checkpoint from before the term
+    again.load_state_dict(old)
+    assert again.clusters.tolist() == [-1] * 4
+    with pytest.raises(ValueError, match="hard_negatives 0"):
+        TrackletMemory(momentum=0.5, temperature=0.1, hard_negatives=0)

@@ -72,8 +72,10 @@ def test_no_training_pid_is_read_when_labels_are_ignored(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [["cluster.camera_align=0", "cluster.intra_camera=0"], ["cluster.camera_align=1.0", "cluster.camera_spread=true",
-                                              "cluster.one_camera=drop"],
+@pytest.mark.parametrize("extra", [["cluster.camera_align=0", "cluster.intra_camera=0", "cluster.inter_camera=1.0",
+                                    "cluster.hard_negatives=3"],
+                                   ["cluster.camera_align=1.0", "cluster.camera_spread=true", "cluster.one_camera=drop",
+                                    "cluster.inter_camera=0.5"],
                                    ["cluster.centres=memory", "cluster.memory_momentum=0.2", "cluster.intra_camera=1.0",
                                     "cluster.trim_switches=true", "cluster.switch_z=0.5"]])
 def test_rounds_resume_exactly(tmp_path, extra):
@@ -90,6 +92,12 @@ def test_rounds_resume_exactly(tmp_path, extra):
     logged = [h for h in state_a.history if "loss" in h]
     assert logged and all(("camera_align" in h) == (extra[0] != "cluster.camera_align=0") for h in logged)
     assert any("intra_camera" in h for h in logged) == ("cluster.intra_camera=0" not in extra)
+    inter = any(e.startswith("cluster.inter_camera=") for e in extra)
+    assert any("inter_camera" in h for h in logged) == inter
+    if inter:
+        saved = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+        hooks, labels = saved["hooks"]["tracklet_memory"], saved["pseudo_labels"]["labels"]
+        assert torch.equal(hooks["clusters"], labels)  # the proxies' clusters are the labels trained on
     if extra[0] != "cluster.camera_align=0":
         assert "camera_alignment" in load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     labels_a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["pseudo_labels"]["labels"]

@@ -22,6 +22,10 @@ TAUDL's per-camera tracklet discrimination): one unit row per training tracklet,
 classified against the tracklets of its own camera (``reid.losses.functional.intra_camera_nce``).
 Two tracks of one camera are two people whatever the clusters say, so this term keeps the
 tracker's free labels in play after the first round, also for the tracklets no cluster takes.
+The same rows, averaged per (cluster, camera), are the camera proxies of the inter-camera term
+(``inter_loss``, ``reid.losses.functional.inter_camera_nce``): a sample is pulled towards its
+cluster's look in every camera it was seen in and pushed from the nearest proxies of other
+clusters, so a cluster's cameras are brought together by the loss, not only by its mean.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from reid.engine.hooks import HookBase, StepOutput
-from reid.losses.functional import intra_camera_nce
+from reid.losses.functional import camera_proxies, inter_camera_nce, intra_camera_nce
 
 
 def check_momentum(momentum: float) -> None:
@@ -82,18 +86,23 @@ class ClassMemory(HookBase):
 
 class TrackletMemory(HookBase):
     """One unit row per training tracklet and its camera; the intra-camera term of a batch
-    (``loss``), and after every step taken each drawn tracklet's row moved towards the mean of its
-    clips: ``m_t <- normalise(mu m_t + (1 - mu) f_t)``. Empty until ``reset`` (the first
-    clustering round gives it the tracklets' features); saved in checkpoints as a hook's state."""
+    (``loss``), the inter-camera term against the rows' (cluster, camera) means (``inter_loss``,
+    with the clusters given by ``set_clusters``), and after every step taken each drawn tracklet's
+    row moved towards the mean of its clips: ``m_t <- normalise(mu m_t + (1 - mu) f_t)``. Empty
+    until ``reset`` (the first clustering round gives it the tracklets' features); saved in
+    checkpoints as a hook's state."""
 
     name = "tracklet_memory"
 
-    def __init__(self, momentum: float, temperature: float) -> None:
+    def __init__(self, momentum: float, temperature: float, hard_negatives: int = 50) -> None:
         check_momentum(momentum)
         if not temperature > 0:
             raise ValueError(f"temperature {temperature} must be > 0")
-        self.momentum, self.temperature = momentum, temperature
+        if hard_negatives < 1:
+            raise ValueError(f"hard_negatives {hard_negatives} must be >= 1")
+        self.momentum, self.temperature, self.hard_negatives = momentum, temperature, hard_negatives
         self.memory, self.cameras = torch.zeros(0, 0), torch.zeros(0, dtype=torch.long)
+        self.clusters = torch.zeros(0, dtype=torch.long)
 
     @property
     def ready(self) -> bool:
@@ -103,12 +112,30 @@ class TrackletMemory(HookBase):
         """Rows from ``features`` (N, D) (normalised here), cameras ``(N,)``."""
         self.memory = F.normalize(torch.as_tensor(features).detach().float(), dim=1)
         self.cameras = torch.as_tensor(cameras).long().clone()
+        self.clusters = torch.full((len(self.cameras),), -1, dtype=torch.long)
+
+    def set_clusters(self, clusters: Tensor) -> None:
+        """Each row's cluster ``(N,)`` (negative: none), for the inter-camera term's proxies."""
+        clusters = torch.as_tensor(clusters).long()
+        if clusters.shape != self.cameras.shape:
+            raise ValueError(f"{len(clusters)} clusters for a memory of {len(self.cameras)} tracklets")
+        self.clusters = clusters.clone().to(self.cameras.device)
 
     def loss(self, features: Tensor, indices: Tensor, camids: Tensor) -> Tensor:
         """``intra_camera_nce`` of the batch's unit ``features`` (B, D) against the memory."""
         if self.memory.device != features.device:
             self.memory, self.cameras = self.memory.to(features.device), self.cameras.to(features.device)
         return intra_camera_nce(features, indices, camids, self.memory, self.cameras, self.temperature)
+
+    def inter_loss(self, features: Tensor, indices: Tensor) -> Tensor:
+        """``inter_camera_nce`` of the batch's unit ``features`` (B, D), tracklets ``indices`` (B,),
+        against the (cluster, camera) means of the rows as they are now."""
+        if self.memory.device != features.device:
+            self.memory, self.cameras = self.memory.to(features.device), self.cameras.to(features.device)
+        self.clusters = self.clusters.to(features.device)
+        proxies, proxy_clusters = camera_proxies(self.memory, self.cameras, self.clusters)
+        return inter_camera_nce(features, self.clusters[indices.to(features.device).long()], proxies, proxy_clusters,
+                                self.temperature, self.hard_negatives)
 
     def after_step(self, step: StepOutput) -> None:
         feats, indices = step.extras.get("tracklet_embeddings"), step.extras.get("tracklet_indices")
@@ -126,7 +153,10 @@ class TrackletMemory(HookBase):
             self.memory[t] = F.normalize(self.momentum * self.memory[t] + (1.0 - self.momentum) * mean, dim=0)
 
     def state_dict(self) -> dict:
-        return {"memory": self.memory.cpu(), "cameras": self.cameras.cpu()}
+        return {"memory": self.memory.cpu(), "cameras": self.cameras.cpu(), "clusters": self.clusters.cpu()}
 
     def load_state_dict(self, state: dict) -> None:
         self.memory, self.cameras = state["memory"].clone(), state["cameras"].clone()
+        # checkpoints before the inter-camera term have no clusters: none until the next round
+        self.clusters = state["clusters"].clone() if "clusters" in state else \
+            torch.full((len(self.cameras),), -1, dtype=torch.long)

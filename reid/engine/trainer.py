@@ -188,11 +188,17 @@ class LossForward(nn.Module):
         result = self.criterion(emb, labels, centres, bias, class_embeddings=cls)
         if memory_extras:
             result = LossResult(result.total, result.parts, {**result.extras, **memory_extras})
-        if intra:
-            weight, memory = t.tracklet_memory  # the intra-camera term (reid.engine.class_memory.TrackletMemory)
+        if intra:  # the tracklet memory's terms (reid.engine.class_memory.TrackletMemory)
+            weight, memory = t.tracklet_memory
             rows, cams = indices.to(emb.device).repeat_interleave(per_clip), camids.to(emb.device).repeat_interleave(per_clip)
-            value = memory.loss(unit, rows, cams)
-            result = LossResult(result.total + weight * value, {**result.parts, "intra_camera": float(value.detach())},
+            total, parts = result.total, dict(result.parts)
+            if weight > 0:  # the intra-camera term
+                value = memory.loss(unit, rows, cams)
+                total, parts["intra_camera"] = total + weight * value, float(value.detach())
+            if t.inter_camera > 0:  # the inter-camera term against the (cluster, camera) proxies
+                value = memory.inter_loss(unit, rows)
+                total, parts["inter_camera"] = total + t.inter_camera * value, float(value.detach())
+            result = LossResult(total, parts,
                                 {**result.extras, "tracklet_embeddings": unit.detach(), "tracklet_indices": rows})
         if t.camera_alignment is not None and camids is not None:
             weight, term = t.camera_alignment
@@ -272,6 +278,9 @@ class Trainer:
         # (weight, TrackletMemory): the intra-camera term against a memory of the training tracklets
         # (set by training without labels, cluster.intra_camera); it needs the batch's camera ids
         self.tracklet_memory: tuple[float, Any] | None = None
+        # weight of the inter-camera term against the same memory's (cluster, camera) proxies
+        # (cluster.inter_camera; 0: off)
+        self.inter_camera = 0.0
         self.register([LRSchedule(), NonFiniteGuard(cfg.max_nonfinite), attention, PeriodicLog(cfg.log_every)]
                       + ([PeriodicEval(cfg.eval_every, evaluate, self.best)] if evaluate is not None else [])
                       + [PeriodicCheckpoint(cfg.checkpoint_every)])

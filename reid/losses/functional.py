@@ -247,3 +247,61 @@ def intra_camera_nce(features: Tensor, indices: Tensor, camids: Tensor, memory: 
     logits = features @ memory.to(features.dtype).T / temperature
     logits = logits.masked_fill(camids[:, None] != cams[None, :], float("-inf"))
     return F.cross_entropy(logits, indices)
+
+
+def camera_proxies(memory: Tensor, cameras: Tensor, clusters: Tensor) -> tuple[Tensor, Tensor]:
+    """One unit proxy per (cluster, camera) pair: the normalised mean of the member rows.
+
+    Args:
+        memory: ``(N, D)`` one unit row per tracklet.
+        cameras: ``(N,)`` each row's camera.
+        clusters: ``(N,)`` each row's cluster, negative for rows no cluster holds (no proxy).
+
+    Returns:
+        ``(proxies (M, D), proxy_clusters (M,))``, pairs in the order of ``(cluster, camera)``.
+    """
+    keep = clusters >= 0
+    rows, cams, labels = memory[keep], cameras[keep].long(), clusters[keep].long()
+    if not len(labels):
+        return memory.new_zeros(0, memory.shape[1]), labels
+    key = labels * (int(cams.max()) + 1) + cams
+    pairs, slot = torch.unique(key, return_inverse=True)
+    sums = memory.new_zeros(len(pairs), memory.shape[1]).index_add_(0, slot, rows)
+    return F.normalize(sums, dim=1), pairs // (int(cams.max()) + 1)
+
+
+def inter_camera_nce(features: Tensor, clusters: Tensor, proxies: Tensor, proxy_clusters: Tensor,
+                     temperature: float, hard_negatives: int) -> Tensor:
+    """Each sample against the camera proxies of its cluster, with the hardest proxies of other
+    clusters as negatives (the inter-camera loss of camera-aware proxies, Wang et al. AAAI 2021):
+
+    ``-1/|P_i| sum_{p in P_i} log exp(s_ip) / (exp(s_ip) + sum_{q in Q_i} exp(s_iq))``,
+    ``s = u_i . m / tau``, ``P_i`` the proxies of the sample's cluster (one per camera it was seen
+    in), ``Q_i`` the ``hard_negatives`` most similar proxies of other clusters; averaged over the
+    samples with a cluster (0 when none has one).
+
+    Args:
+        features: ``(B, D)`` unit features (with gradient).
+        clusters: ``(B,)`` each sample's cluster, negative for none.
+        proxies: ``(M, D)`` unit proxies (no gradient); ``proxy_clusters`` ``(M,)`` their clusters.
+        temperature: ``tau`` > 0.
+        hard_negatives: how many negatives per sample (all there are, if fewer).
+    """
+    clusters = clusters.to(features.device).long()
+    proxy_clusters = proxy_clusters.to(features.device).long()
+    held = clusters >= 0
+    if not bool(held.any()) or not len(proxies):
+        return features.sum() * 0.0
+    f, y = features[held], clusters[held]
+    logits = f @ proxies.to(f.dtype).T / temperature
+    positive = proxy_clusters[None, :] == y[:, None]
+    if bool((~positive.any(1)).any()):
+        raise ValueError("inter_camera_nce: a sample's cluster has no proxy")
+    k = min(hard_negatives, int((~positive).sum(1).max()))  # a row with fewer keeps -inf in its spare slots
+    if k > 0:
+        negatives = logits.masked_fill(positive, float("-inf")).topk(k, dim=1).values
+        against = torch.logaddexp(logits, torch.logsumexp(negatives, dim=1, keepdim=True))
+    else:
+        against = logits
+    per_proxy = (against - logits) * positive
+    return (per_proxy.sum(1) / positive.sum(1)).mean()

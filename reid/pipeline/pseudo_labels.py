@@ -80,6 +80,8 @@ def check_cluster_config(c: ClusterConfig) -> None:
                               ("memory_momentum", 0.0 <= c.memory_momentum < 1.0, "in [0, 1)"),
                               ("temperature", c.temperature > 0, "> 0"),
                               ("intra_camera", c.intra_camera >= 0, ">= 0 (0: off)"),
+                              ("inter_camera", c.inter_camera >= 0, ">= 0 (0: off)"),
+                              ("hard_negatives", c.hard_negatives >= 1, ">= 1"),
                               ("switch_z", c.switch_z > 0, "> 0 (robust deviations)")):
         if not ok:
             raise ConfigError(f"config key 'cluster.{key}': {getattr(c, key)!r}, expected {expected}")
@@ -240,9 +242,13 @@ class PseudoLabels:
                            "cluster.min_cluster_size / cluster.eps / cluster.min_samples, or use "
                            "cluster.outliers=singleton)", self.rounds_done, iteration,
                            drawable, self.cfg.data.num_identities)
+            if trainer.tracklet_memory is not None and not self.in_stage1:
+                trainer.tracklet_memory[1].set_clusters(torch.from_numpy(self.labels))
             trainer.extra_state["pseudo_labels"] = self.state_dict()
             return
         self.labels = labels
+        if trainer.tracklet_memory is not None:  # the inter-camera term's proxies: (cluster, camera) pairs
+            trainer.tracklet_memory[1].set_clusters(torch.from_numpy(self.labels))
         centres = class_centres(inputs, self.labels, self.num_classes)
         replace_classifier(trainer, centres, memory=c.centres == "memory")
         if c.centres == "memory":

@@ -234,9 +234,11 @@ def _run_training(cfg: Config, dataset: VideoReIDDataset | None, model: ReIDNet 
     if pseudo is not None and cfg.cluster.camera_align > 0:
         trainer.camera_alignment = (cfg.cluster.camera_align,
                                     CameraAlignment(spread=cfg.cluster.camera_spread).to(device))
-    if pseudo is not None and cfg.cluster.intra_camera > 0:  # before the checkpoint hook, as the class memory
-        tracklets = TrackletMemory(cfg.cluster.memory_momentum, cfg.cluster.temperature)
+    if pseudo is not None and (cfg.cluster.intra_camera > 0 or cfg.cluster.inter_camera > 0):
+        # before the checkpoint hook, as the class memory
+        tracklets = TrackletMemory(cfg.cluster.memory_momentum, cfg.cluster.temperature, cfg.cluster.hard_negatives)
         trainer.tracklet_memory = (cfg.cluster.intra_camera, tracklets)
+        trainer.inter_camera = cfg.cluster.inter_camera
         trainer.register([tracklets], first=True)
     if memory:  # before the checkpoint hook, so a checkpoint holds the rows the step moved
         trainer.register([ClassMemory(cfg.cluster.memory_momentum)], first=True)
