@@ -123,19 +123,22 @@ class TrackletMemory(HookBase):
 
     def loss(self, features: Tensor, indices: Tensor, camids: Tensor) -> Tensor:
         """``intra_camera_nce`` of the batch's unit ``features`` (B, D) against the memory."""
-        if self.memory.device != features.device:
-            self.memory, self.cameras = self.memory.to(features.device), self.cameras.to(features.device)
+        self._move_to(features.device)
         return intra_camera_nce(features, indices, camids, self.memory, self.cameras, self.temperature)
 
     def inter_loss(self, features: Tensor, indices: Tensor) -> Tensor:
         """``inter_camera_nce`` of the batch's unit ``features`` (B, D), tracklets ``indices`` (B,),
         against the (cluster, camera) means of the rows as they are now."""
-        if self.memory.device != features.device:
-            self.memory, self.cameras = self.memory.to(features.device), self.cameras.to(features.device)
-        self.clusters = self.clusters.to(features.device)
+        self._move_to(features.device)
         proxies, proxy_clusters = camera_proxies(self.memory, self.cameras, self.clusters)
         return inter_camera_nce(features, self.clusters[indices.to(features.device).long()], proxies, proxy_clusters,
                                 self.temperature, self.hard_negatives)
+
+    def _move_to(self, device: torch.device) -> None:
+        """The rows, cameras and clusters onto ``device`` (the batch's), once."""
+        if self.memory.device != device:
+            self.memory, self.cameras = self.memory.to(device), self.cameras.to(device)
+            self.clusters = self.clusters.to(device)
 
     def after_step(self, step: StepOutput) -> None:
         feats, indices = step.extras.get("tracklet_embeddings"), step.extras.get("tracklet_indices")

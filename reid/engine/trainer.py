@@ -170,8 +170,8 @@ class LossForward(nn.Module):
         bias = None if self.model.centre_bias is None else self.model.centre_bias.float()
         centres = self.model.centres.float()
         # the unit classifier input, which both memories (reid.engine.class_memory) compare with their rows
-        intra = t.tracklet_memory is not None and t.tracklet_memory[1].ready and indices is not None and camids is not None
-        unit = F.normalize(cls, dim=1) if t.class_temperature is not None or intra else None
+        memory_terms = t.tracklet_memory is not None and t.tracklet_memory[1].ready and indices is not None and camids is not None
+        unit = F.normalize(cls, dim=1) if t.class_temperature is not None or memory_terms else None
         memory_extras: dict[str, torch.Tensor] = {}
         if t.class_temperature is not None:  # the classifier is a memory of unit rows
             memory_extras = {"class_embeddings": unit.detach(), "class_labels": labels.detach()}
@@ -188,7 +188,7 @@ class LossForward(nn.Module):
         result = self.criterion(emb, labels, centres, bias, class_embeddings=cls)
         if memory_extras:
             result = LossResult(result.total, result.parts, {**result.extras, **memory_extras})
-        if intra:  # the tracklet memory's terms (reid.engine.class_memory.TrackletMemory)
+        if memory_terms:  # the tracklet memory's terms (reid.engine.class_memory.TrackletMemory)
             weight, memory = t.tracklet_memory
             rows, cams = indices.to(emb.device).repeat_interleave(per_clip), camids.to(emb.device).repeat_interleave(per_clip)
             total, parts = result.total, dict(result.parts)

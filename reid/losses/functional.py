@@ -264,10 +264,10 @@ def camera_proxies(memory: Tensor, cameras: Tensor, clusters: Tensor) -> tuple[T
     rows, cams, labels = memory[keep], cameras[keep].long(), clusters[keep].long()
     if not len(labels):
         return memory.new_zeros(0, memory.shape[1]), labels
-    key = labels * (int(cams.max()) + 1) + cams
-    pairs, slot = torch.unique(key, return_inverse=True)
+    num_cameras = int(cams.max()) + 1
+    pairs, slot = torch.unique(labels * num_cameras + cams, return_inverse=True)
     sums = memory.new_zeros(len(pairs), memory.shape[1]).index_add_(0, slot, rows)
-    return F.normalize(sums, dim=1), pairs // (int(cams.max()) + 1)
+    return F.normalize(sums, dim=1), pairs // num_cameras
 
 
 def inter_camera_nce(features: Tensor, clusters: Tensor, proxies: Tensor, proxy_clusters: Tensor,
